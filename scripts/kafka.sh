@@ -105,7 +105,11 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
   if [[ ! -f "$RUN/data/meta.properties" ]]; then
     local cid
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # 16 random bytes, base64url; never starting with '-' (would parse as an option)
+    cid=-
+    while [[ "$cid" == -* ]]; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
     java -Dlog4j.configuration="file:$RUN/log4j.properties" -cp "$LIBS/*" \
       kafka.tools.StorageTool format -t "$cid" -c "$RUN/server.properties" >"$RUN/format.log" 2>&1 \
       || { cat "$RUN/format.log" >&2; die "storage format failed"; }

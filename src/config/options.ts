@@ -1,0 +1,272 @@
+import { z } from 'zod';
+
+/**
+ * Every option qualm reads, with its environment variable, default, unit and meaning.
+ * This table is the single source for validation, the README's configuration table and
+ * `qualm --help`. A config file (QUALM_CONFIG_FILE, JSON) may set the same names;
+ * environment variables win over the file.
+ */
+export interface OptionSpec {
+  /** Environment variable (and config-file key). */
+  readonly env: string;
+  /** Default as the user would write it; undefined means "unset". */
+  readonly default: string | undefined;
+  /** Unit or form of the value, for the docs. */
+  readonly unit: string;
+  readonly description: string;
+  /** Schema applied to the raw string. */
+  readonly schema: z.ZodType;
+}
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'expected an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const num = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .refine((s) => s !== '' && Number.isFinite(Number(s)), 'expected a number')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((s) => ['true', 'false', '1', '0', 'yes', 'no'].includes(s), 'expected true or false')
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const topic = nonEmpty.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
+const optional = (schema: z.ZodType) => z.union([z.literal('').transform(() => undefined), schema]);
+
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port');
+
+export const OPTIONS = {
+  kafkaBrokers: {
+    env: 'KAFKA_BROKERS',
+    default: '127.0.0.1:9092',
+    unit: 'host:port list',
+    description: 'Comma-separated bootstrap brokers.',
+    schema: z
+      .string()
+      .transform((s) => s.split(',').map((b) => b.trim()).filter((b) => b !== ''))
+      .pipe(z.array(hostPort).min(1, 'expected at least one host:port')),
+  },
+  kafkaClientId: {
+    env: 'KAFKA_CLIENT_ID',
+    default: 'qualm',
+    unit: 'string',
+    description: 'Kafka client id.',
+    schema: nonEmpty,
+  },
+  kafkaSsl: {
+    env: 'KAFKA_SSL',
+    default: 'false',
+    unit: 'boolean',
+    description: 'Connect to the brokers with TLS.',
+    schema: bool,
+  },
+  kafkaSaslMechanism: {
+    env: 'KAFKA_SASL_MECHANISM',
+    default: undefined,
+    unit: 'plain | scram-sha-256 | scram-sha-512',
+    description: 'SASL mechanism; unset disables SASL.',
+    schema: optional(z.enum(['plain', 'scram-sha-256', 'scram-sha-512'])),
+  },
+  kafkaSaslUsername: {
+    env: 'KAFKA_SASL_USERNAME',
+    default: undefined,
+    unit: 'string',
+    description: 'SASL user name (required with KAFKA_SASL_MECHANISM).',
+    schema: optional(nonEmpty),
+  },
+  kafkaSaslPassword: {
+    env: 'KAFKA_SASL_PASSWORD',
+    default: undefined,
+    unit: 'string',
+    description: 'SASL password (required with KAFKA_SASL_MECHANISM).',
+    schema: optional(nonEmpty),
+  },
+  inputTopic: {
+    env: 'QUALM_INPUT_TOPIC',
+    default: 'qualm.samples',
+    unit: 'topic',
+    description: 'Topic the worker consumes samples from.',
+    schema: topic,
+  },
+  reviewTopic: {
+    env: 'QUALM_REVIEW_TOPIC',
+    default: 'qualm.review',
+    unit: 'topic',
+    description: 'Topic that receives a review record for every flagged sample.',
+    schema: topic,
+  },
+  scoresTopic: {
+    env: 'QUALM_SCORES_TOPIC',
+    default: undefined,
+    unit: 'topic',
+    description: 'Topic that receives a score record for every sample; unset disables it.',
+    schema: optional(topic),
+  },
+  dlqTopic: {
+    env: 'QUALM_DLQ_TOPIC',
+    default: 'qualm.dlq',
+    unit: 'topic',
+    description: 'Dead-letter topic for messages that cannot be scored.',
+    schema: topic,
+  },
+  groupId: {
+    env: 'QUALM_GROUP_ID',
+    default: 'qualm-worker',
+    unit: 'string',
+    description: 'Consumer group id shared by all workers of one deployment.',
+    schema: nonEmpty,
+  },
+  fromBeginning: {
+    env: 'QUALM_FROM_BEGINNING',
+    default: 'true',
+    unit: 'boolean',
+    description: 'Where a new consumer group starts: the earliest offset (true) or the latest (false).',
+    schema: bool,
+  },
+  modelPath: {
+    env: 'QUALM_MODEL_PATH',
+    default: 'models/fmnist-simclr.onnx',
+    unit: 'path',
+    description: 'ONNX encoder; its manifest is the same path with .json instead of .onnx.',
+    schema: nonEmpty,
+  },
+  bundleDir: {
+    env: 'QUALM_BUNDLE_DIR',
+    default: 'var/bundles',
+    unit: 'path',
+    description: 'Directory holding reference bundle versions and the CURRENT pointer.',
+    schema: nonEmpty,
+  },
+  k: {
+    env: 'QUALM_K',
+    default: '20',
+    unit: 'count',
+    description: 'Number of nearest references used for scoring.',
+    schema: int(1, 1000),
+  },
+  efSearch: {
+    env: 'QUALM_EF_SEARCH',
+    default: '100',
+    unit: 'count',
+    description: 'HNSW ef at query time (recall vs speed); must be at least QUALM_K.',
+    schema: int(1, 10000),
+  },
+  densityWeight: {
+    env: 'QUALM_DENSITY_WEIGHT',
+    default: '0.5',
+    unit: 'ratio [0,1]',
+    description: 'Weight of the density signal in the combined uncertainty; the rest goes to label disagreement.',
+    schema: num(0, 1),
+  },
+  oodPercentile: {
+    env: 'QUALM_OOD_PERCENTILE',
+    default: '0.99',
+    unit: 'ratio [0,1]',
+    description: 'Density percentile at or above which a flagged sample is reported as out_of_distribution.',
+    schema: num(0, 1),
+  },
+  flagPolicy: {
+    env: 'QUALM_FLAG_POLICY',
+    default: 'threshold',
+    unit: 'threshold | target_rate',
+    description: 'How samples are flagged: a fixed uncertainty threshold, or the top share of a sliding window.',
+    schema: z.enum(['threshold', 'target_rate']),
+  },
+  flagThreshold: {
+    env: 'QUALM_FLAG_THRESHOLD',
+    default: '0.5',
+    unit: 'ratio [0,1]',
+    description: 'Uncertainty at or above which a sample is flagged (threshold policy, and target_rate warm-up).',
+    schema: num(0, 1),
+  },
+  targetFlagRate: {
+    env: 'QUALM_TARGET_FLAG_RATE',
+    default: '0.1',
+    unit: 'ratio (0,1)',
+    description: 'Share of samples to flag under the target_rate policy.',
+    schema: num(0, 1),
+  },
+  rateWindow: {
+    env: 'QUALM_RATE_WINDOW',
+    default: '2000',
+    unit: 'samples',
+    description: 'Sliding window length of the target_rate policy.',
+    schema: int(10, 1_000_000),
+  },
+  maxMessageBytes: {
+    env: 'QUALM_MAX_MESSAGE_BYTES',
+    default: '1048576',
+    unit: 'bytes',
+    description: 'Larger message values go to the DLQ as oversize.',
+    schema: int(64, 100 * 1024 * 1024),
+  },
+  inferenceBatch: {
+    env: 'QUALM_INFERENCE_BATCH',
+    default: '256',
+    unit: 'samples',
+    description: 'Largest ONNX batch; a Kafka batch is split into runs of at most this size, with a heartbeat between runs.',
+    schema: int(1, 65536),
+  },
+  intraOpThreads: {
+    env: 'QUALM_INTRA_OP_THREADS',
+    default: '1',
+    unit: 'threads',
+    description: 'onnxruntime intra-op threads.',
+    schema: int(1, 256),
+  },
+  sessionTimeoutMs: {
+    env: 'QUALM_SESSION_TIMEOUT_MS',
+    default: '30000',
+    unit: 'ms',
+    description: 'Consumer group session timeout.',
+    schema: int(6000, 300000),
+  },
+  heartbeatIntervalMs: {
+    env: 'QUALM_HEARTBEAT_INTERVAL_MS',
+    default: '3000',
+    unit: 'ms',
+    description: 'Consumer heartbeat interval; at most a third of the session timeout.',
+    schema: int(100, 100000),
+  },
+  metricsHost: {
+    env: 'QUALM_METRICS_HOST',
+    default: '0.0.0.0',
+    unit: 'address',
+    description: 'Address the /metrics, /healthz and /readyz server binds.',
+    schema: nonEmpty,
+  },
+  metricsPort: {
+    env: 'QUALM_METRICS_PORT',
+    default: '9464',
+    unit: 'port',
+    description: 'Port of the metrics server; 0 picks a free port.',
+    schema: int(0, 65535),
+  },
+  logLevel: {
+    env: 'QUALM_LOG_LEVEL',
+    default: 'info',
+    unit: 'fatal | error | warn | info | debug | trace | silent',
+    description: 'Log level of the JSON logs on stdout.',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** The file that may hold option values; read from the environment only. */
+export const CONFIG_FILE_ENV = 'QUALM_CONFIG_FILE';

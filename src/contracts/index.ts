@@ -1,0 +1,21 @@
+export {
+  parseSample,
+  decodeFloat32Base64,
+  encodeFloat32Base64,
+  type InputSpec,
+  type Sample,
+  type SampleInput,
+  type ParseResult,
+} from './sample.js';
+export {
+  DLQ_HEADERS,
+  dlqHeaders,
+  readDlqHeaders,
+  type DlqInfo,
+  type FlagReason,
+  type NeighborRecord,
+  type ReviewRecord,
+  type ScoreRecord,
+  type SignalsRecord,
+  type SourceRef,
+} from './records.js';

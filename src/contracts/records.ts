@@ -1,0 +1,115 @@
+import type { ErrorCode } from '../errors.js';
+
+/** Where a record came from: the input message's coordinates. */
+export interface SourceRef {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface NeighborRecord {
+  ref_id: string;
+  /** Cosine distance (1 - cosine similarity), in [0, 2]. */
+  distance: number;
+  label: string | null;
+}
+
+/** The individual signals behind an uncertainty, all reported to the reviewer. */
+export interface SignalsRecord {
+  /** Mean distance to the k nearest references. */
+  mean_knn_distance: number;
+  /** Distance to the k-th nearest reference. */
+  kth_knn_distance: number;
+  /** Share of references whose own leave-one-out mean kNN distance is below this sample's, in [0,1]. */
+  density_percentile: number;
+  /** Distance-weighted vote share of the top neighbour label, in [0,1]; null without labels. */
+  label_agreement: number | null;
+  /** Entropy of the neighbour label distribution, normalised to [0,1]; null without labels. */
+  label_entropy: number | null;
+}
+
+export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density';
+
+/** Published to the review topic for every flagged sample. */
+export interface ReviewRecord {
+  id: string;
+  meta: Readonly<Record<string, unknown>> | null;
+  uncertainty: number;
+  /** Estimated chance that a downstream classifier gets this sample right. */
+  predicted_accuracy: number | null;
+  signals: SignalsRecord;
+  neighbors: NeighborRecord[];
+  suggested_label: string | null;
+  reason: FlagReason;
+  /** One sentence a reviewer can read without knowing the method. */
+  explanation: string;
+  flag_policy: string;
+  index_version: string;
+  model_version: string;
+  scored_at: string;
+  source: SourceRef;
+}
+
+/** Published to the scores topic (when configured) for every scored sample. */
+export interface ScoreRecord {
+  id: string;
+  meta: Readonly<Record<string, unknown>> | null;
+  uncertainty: number;
+  predicted_accuracy: number | null;
+  flagged: boolean;
+  reason: FlagReason | null;
+  signals: SignalsRecord;
+  suggested_label: string | null;
+  index_version: string;
+  model_version: string;
+  scored_at: string;
+  source: SourceRef;
+}
+
+/** Kafka headers on a DLQ record; the value and key are the original bytes. */
+export const DLQ_HEADERS = {
+  code: 'qualm-error-code',
+  message: 'qualm-error-message',
+  topic: 'qualm-source-topic',
+  partition: 'qualm-source-partition',
+  offset: 'qualm-source-offset',
+  failedAt: 'qualm-failed-at',
+} as const;
+
+export interface DlqInfo {
+  code: ErrorCode;
+  message: string;
+  source: SourceRef;
+  failedAt: string;
+}
+
+export function dlqHeaders(info: DlqInfo): Record<string, string> {
+  return {
+    [DLQ_HEADERS.code]: info.code,
+    [DLQ_HEADERS.message]: info.message,
+    [DLQ_HEADERS.topic]: info.source.topic,
+    [DLQ_HEADERS.partition]: String(info.source.partition),
+    [DLQ_HEADERS.offset]: info.source.offset,
+    [DLQ_HEADERS.failedAt]: info.failedAt,
+  };
+}
+
+/** Reads the DLQ headers back (for tools and tests); undefined when any is missing. */
+export function readDlqHeaders(headers: Readonly<Record<string, unknown>> | undefined): DlqInfo | undefined {
+  if (headers === undefined) return undefined;
+  const get = (name: string): string | undefined => {
+    const v = headers[name];
+    if (Buffer.isBuffer(v)) return v.toString('utf8');
+    return typeof v === 'string' ? v : undefined;
+  };
+  const code = get(DLQ_HEADERS.code);
+  const message = get(DLQ_HEADERS.message);
+  const topic = get(DLQ_HEADERS.topic);
+  const partition = get(DLQ_HEADERS.partition);
+  const offset = get(DLQ_HEADERS.offset);
+  const failedAt = get(DLQ_HEADERS.failedAt);
+  if (code === undefined || message === undefined || topic === undefined || partition === undefined || offset === undefined || failedAt === undefined) {
+    return undefined;
+  }
+  return { code: code as ErrorCode, message, source: { topic, partition: Number(partition), offset }, failedAt };
+}

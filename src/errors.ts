@@ -1,0 +1,97 @@
+/**
+ * Every failure qualm reports carries a stable code, a retriable flag and context.
+ * Retry and routing decisions read `code` and `retriable`, never the message text.
+ */
+export const ErrorCodes = {
+  /** A configuration value is missing or has the wrong form. */
+  CONFIG_INVALID: 'QUALM_CONFIG_INVALID',
+  /** The message value is not valid UTF-8 JSON. */
+  BAD_JSON: 'QUALM_BAD_JSON',
+  /** The message has neither an `id` nor a Kafka key. */
+  MISSING_ID: 'QUALM_MISSING_ID',
+  /** The message is JSON but not a sample object (wrong shape or types). */
+  BAD_SCHEMA: 'QUALM_BAD_SCHEMA',
+  /** The input kind is not the one the model manifest accepts. */
+  UNSUPPORTED_INPUT: 'QUALM_UNSUPPORTED_INPUT',
+  /** The feature vector has the wrong number of values. */
+  WRONG_LENGTH: 'QUALM_WRONG_LENGTH',
+  /** The feature vector holds NaN or an infinity. */
+  NON_FINITE: 'QUALM_NON_FINITE',
+  /** The message value exceeds the configured maximum size. */
+  OVERSIZE: 'QUALM_OVERSIZE',
+  /** The message has no value at all (a tombstone). */
+  EMPTY: 'QUALM_EMPTY',
+  /** A reference bundle failed verification. */
+  BUNDLE_INVALID: 'QUALM_BUNDLE_INVALID',
+  /** No live bundle is available. */
+  BUNDLE_MISSING: 'QUALM_BUNDLE_MISSING',
+  /** The encoder model or its manifest is unusable. */
+  MODEL_INVALID: 'QUALM_MODEL_INVALID',
+  /** The encoder failed at inference time. */
+  INFERENCE_FAILED: 'QUALM_INFERENCE_FAILED',
+  /** A dataset file is missing or malformed. */
+  DATASET_INVALID: 'QUALM_DATASET_INVALID',
+  /** An operation was cancelled through its AbortSignal. */
+  ABORTED: 'QUALM_ABORTED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Context fields that help an operator find the failing thing. */
+export interface ErrorContext {
+  topic?: string;
+  partition?: number;
+  offset?: string;
+  bundleVersion?: string;
+  configKey?: string;
+  path?: string;
+}
+
+export interface QualmErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  context?: ErrorContext;
+}
+
+export class QualmError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, options: QualmErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QualmError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.context = options.context ?? {};
+  }
+}
+
+/** One configuration problem: the key as the user wrote it and what was expected. */
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+export class ConfigError extends QualmError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const lines = problems.map((p) => `  ${p.key}: ${p.message}`);
+    super(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`, {
+      context: problems[0] === undefined ? {} : { configKey: problems[0].key },
+    });
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function isQualmError(err: unknown): err is QualmError {
+  return err instanceof QualmError;
+}
+
+/** A readable one-line message for any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

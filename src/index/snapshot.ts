@@ -1,0 +1,62 @@
+import hnswlib from 'hnswlib-node';
+import type { BundleManifest } from './manifest.js';
+import type { Neighbors, ReferenceStats } from './types.js';
+
+/**
+ * One loaded, verified bundle. Immutable: nothing inserts into its HNSW index after load,
+ * so concurrent searches are safe and a refresh swaps the whole snapshot.
+ */
+export class IndexSnapshot {
+  readonly version: string;
+  readonly stats: ReferenceStats;
+  readonly labelNames: readonly string[];
+  readonly loadedAt: number;
+
+  constructor(
+    readonly manifest: BundleManifest,
+    private readonly index: hnswlib.HierarchicalNSW,
+    private readonly ids: readonly string[],
+    private readonly labels: readonly number[] | null,
+    efSearch: number,
+  ) {
+    this.version = manifest.version;
+    this.labelNames = manifest.labels?.names ?? [];
+    this.stats = {
+      k: manifest.reference_stats.k,
+      looMeanKnnQuantiles: manifest.reference_stats.loo_mean_knn_quantiles,
+      looKthKnnQuantiles: manifest.reference_stats.loo_kth_knn_quantiles,
+    };
+    index.setEf(Math.max(efSearch, manifest.reference_stats.k));
+    this.loadedAt = Date.now();
+  }
+
+  get count(): number {
+    return this.manifest.count;
+  }
+
+  get dim(): number {
+    return this.manifest.model.dim;
+  }
+
+  /** The k nearest references of `vector` (k defaults to the bundle's k), nearest first. */
+  search(vector: ArrayLike<number>, k: number = this.stats.k): Neighbors {
+    const res = this.index.searchKnn(Array.from(vector), Math.min(k, this.count));
+    const order = res.distances.map((_, i) => i).sort((a, b) => (res.distances[a] as number) - (res.distances[b] as number));
+    const distances = order.map((i) => Math.max(0, res.distances[i] as number));
+    const rows = order.map((i) => res.neighbors[i] as number);
+    return {
+      ids: rows.map((r) => this.ids[r] as string),
+      labels: this.labels === null ? null : rows.map((r) => this.labels?.[r] ?? -1),
+      distances,
+    };
+  }
+
+  /** The stored vector of reference row `row` (for sanity checks). */
+  vectorOf(row: number): number[] {
+    return this.index.getPoint(row);
+  }
+
+  labelName(label: number): string | null {
+    return label >= 0 ? (this.labelNames[label] ?? null) : null;
+  }
+}

@@ -1,0 +1,21 @@
+/** Statistics of the references themselves, computed at build time and stored in the bundle. */
+export interface ReferenceStats {
+  /** k used for the leave-one-out queries; workers query with the same k. */
+  readonly k: number;
+  /**
+   * Empirical quantiles of each reference's leave-one-out mean distance to its k nearest
+   * other references, at probabilities i / (n - 1) for i = 0..n-1 (ascending).
+   */
+  readonly looMeanKnnQuantiles: readonly number[];
+  /** The same for the distance to the k-th nearest other reference. */
+  readonly looKthKnnQuantiles: readonly number[];
+}
+
+/** The k nearest references of one query, nearest first. */
+export interface Neighbors {
+  readonly ids: readonly string[];
+  /** Label index per neighbour (into the bundle's label names), or -1 when unknown; null when the bundle has no labels. */
+  readonly labels: readonly number[] | null;
+  /** Cosine distances (1 - cosine similarity), ascending. */
+  readonly distances: readonly number[];
+}

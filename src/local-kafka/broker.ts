@@ -1,0 +1,341 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { Kafka, logLevel } from 'kafkajs';
+
+import { brokerPaths, randomClusterId, renderLog4jProperties, renderServerProperties, type BrokerPaths } from './config.js';
+import { ensureKafkaJarsFor } from './jars.js';
+import { freeLoopbackPorts } from './ports.js';
+import { KAFKA_VERSION } from './version.js';
+
+export interface LocalKafkaOptions {
+  /** Broker data dir. Default: a fresh temp dir, removed by stop(). A dir you pass is kept. */
+  dataDir?: string;
+  /** PLAINTEXT listener port on 127.0.0.1. Default: a free one. */
+  port?: number;
+  /** Receives the harness's progress lines and anything the JVM prints to stdout/stderr. */
+  log?: (line: string) => void;
+  /** How long to wait for the broker to answer a metadata request. Default 60 000 ms. */
+  startTimeoutMs?: number;
+}
+
+export interface LocalKafka {
+  /** Bootstrap servers, e.g. ["127.0.0.1:41234"]. */
+  readonly brokers: string[];
+  /** Broker version, e.g. "3.9.2". */
+  readonly version: string;
+  readonly dataDir: string;
+  /** SIGTERM, up to 15 s grace, then SIGKILL. Idempotent. Removes a temp dataDir. */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 15_000;
+const TAIL_LINES = 40;
+
+/** Keeps the last `max` lines pushed into it. */
+class LineTail {
+  private readonly lines: string[] = [];
+  constructor(private readonly max: number) {}
+  push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.max) this.lines.shift();
+  }
+  toString(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/** Last `lines` lines of a text file, or '' if it cannot be read. */
+async function tailFile(path: string, lines: number): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const len = Math.min(size, 64 * 1024);
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, size - len);
+      return buf.toString('utf8').split('\n').filter((l) => l.length > 0).slice(-lines).join('\n');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+function javaBin(): string {
+  const home = process.env['JAVA_HOME'];
+  return home !== undefined && home !== '' ? join(home, 'bin', 'java') : 'java';
+}
+
+function jvmArgs(libs: string, paths: BrokerPaths): string[] {
+  return [
+    `-Dlog4j.configuration=${pathToFileURL(paths.log4jProperties).href}`,
+    `-Dkafka.logs.dir=${join(paths.dataDir, 'logs')}`,
+    '-Djava.awt.headless=true',
+    '-cp',
+    join(libs, '*'),
+  ];
+}
+
+function formatStorage(libs: string, paths: BrokerPaths, clusterId: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      javaBin(),
+      [
+        '-Xmx256m',
+        '-XX:TieredStopAtLevel=1',
+        ...jvmArgs(libs, paths),
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        clusterId,
+        '-c',
+        paths.serverProperties,
+      ],
+      { timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const out = `${stdout}${stderr}`.trim();
+        if (err) reject(new Error(`local-kafka: kafka storage format failed: ${err.message}\n${out}`));
+        else resolve(out);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Polls until the broker answers a real metadata round trip (kafkajs admin
+ * connect + describeCluster). Rejects early if the JVM exits.
+ */
+async function waitUntilReady(
+  brokers: string[],
+  deadline: number,
+  exited: () => string | undefined,
+): Promise<{ attempts: number }> {
+  let delay = 100;
+  let attempts = 0;
+  let lastError = 'no attempt made';
+  while (Date.now() < deadline) {
+    const gone = exited();
+    if (gone !== undefined) throw new Error(`broker JVM exited during startup (${gone})`);
+    attempts++;
+    const remaining = Math.max(500, deadline - Date.now());
+    const admin = new Kafka({
+      clientId: 'qualm-local-kafka-probe',
+      brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: Math.min(2_000, remaining),
+      requestTimeout: Math.min(5_000, remaining),
+      retry: { retries: 0 },
+    }).admin({ retry: { retries: 0 } });
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length > 0 && cluster.controller !== null) return { attempts };
+      lastError = 'metadata answered without brokers/controller yet';
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+    delay = Math.min(1_000, Math.round(delay * 1.5));
+  }
+  throw new Error(`broker did not answer metadata requests in time (${attempts} attempts; last error: ${lastError})`);
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, ms);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL and wait for the exit. */
+async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, 5_000);
+}
+
+/**
+ * A tiny shell process that SIGKILLs the JVM as soon as its stdin reaches
+ * EOF, i.e. as soon as this Node process is gone for whatever reason
+ * (including SIGKILL, where no 'exit' handler runs). We never write to it.
+ */
+function spawnWatchdog(jvmPid: number): ChildProcess {
+  const dog = spawn('/bin/sh', ['-c', 'while read -r _; do :; done; kill -9 "$1" 2>/dev/null', 'qualm-kafka-watchdog', String(jvmPid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: false,
+  });
+  dog.on('error', () => undefined);
+  dog.stdin?.on('error', () => undefined);
+  dog.unref();
+  (dog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return dog;
+}
+
+export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
+  return startLocalKafkaVersion(KAFKA_VERSION, opts);
+}
+
+/** startLocalKafka for any version whose jars scripts/kafka.sh can fetch; for experiments. */
+export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
+  const log = opts.log ?? (() => undefined);
+  const t0 = Date.now();
+  const deadline = t0 + (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+
+  const libs = await ensureKafkaJarsFor(version);
+
+  const ownDataDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'qualm-kafka-')));
+  const paths = brokerPaths(dataDir);
+  const cleanupDataDir = async (): Promise<void> => {
+    if (ownDataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+  };
+
+  let child: ChildProcess | undefined;
+  let watchdog: ChildProcess | undefined;
+  const onParentExit = (): void => {
+    // Synchronous only: this runs from process.on('exit').
+    try {
+      child?.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    try {
+      watchdog?.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    if (ownDataDir) {
+      try {
+        rmSync(dataDir, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
+    }
+  };
+
+  try {
+    const [freeA, freeB] = await freeLoopbackPorts(2);
+    if (freeA === undefined || freeB === undefined) throw new Error('local-kafka: could not find free ports');
+    const port = opts.port ?? freeA;
+    const controllerPort = freeB === port ? freeA : freeB;
+    const brokers = [`127.0.0.1:${port}`];
+
+    await mkdir(join(dataDir, 'logs'), { recursive: true });
+    await writeFile(paths.serverProperties, renderServerProperties({ port, controllerPort, logDirs: paths.logDirs }));
+    await writeFile(paths.log4jProperties, renderLog4jProperties(paths.brokerLog));
+
+    if (existsSync(join(paths.logDirs, 'meta.properties'))) {
+      log(`local-kafka: reusing formatted storage in ${paths.logDirs}`);
+    } else {
+      const clusterId = randomClusterId();
+      log(`local-kafka: formatting ${paths.logDirs} (cluster ${clusterId})`);
+      log(await formatStorage(libs, paths, clusterId));
+    }
+
+    const output = new LineTail(TAIL_LINES);
+    const jvm = spawn(
+      javaBin(),
+      [
+        '-Xms128m',
+        '-Xmx512m',
+        '-XX:+UseSerialGC',
+        '-XX:TieredStopAtLevel=1',
+        '-XX:+ExitOnOutOfMemoryError',
+        ...jvmArgs(libs, paths),
+        'kafka.Kafka',
+        paths.serverProperties,
+      ],
+      { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], detached: false },
+    );
+    child = jvm;
+    process.on('exit', onParentExit);
+
+    let exitInfo: string | undefined;
+    let spawnError: Error | undefined;
+    jvm.on('error', (err) => {
+      spawnError = err;
+      exitInfo = `spawn failed: ${err.message}`;
+    });
+    jvm.on('exit', (code, signal) => {
+      exitInfo = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+    });
+    for (const stream of [jvm.stdout, jvm.stderr]) {
+      if (stream === null) continue;
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const parts = (partial + chunk).split('\n');
+        partial = parts.pop() ?? '';
+        for (const line of parts) {
+          output.push(line);
+          log(line);
+        }
+      });
+      (stream as unknown as { unref?: () => void }).unref?.();
+    }
+    jvm.unref();
+    if (jvm.pid !== undefined) watchdog = spawnWatchdog(jvm.pid);
+    log(`local-kafka: JVM pid ${jvm.pid ?? '?'} starting Kafka ${version} on ${brokers[0]} (controller :${controllerPort})`);
+
+    try {
+      const { attempts } = await waitUntilReady(brokers, deadline, () => exitInfo);
+      log(`local-kafka: Kafka ${version} ready on ${brokers[0]} after ${Date.now() - t0} ms (${attempts} probes)`);
+    } catch (err) {
+      await terminate(jvm, 2_000);
+      const fileTail = await tailFile(paths.brokerLog, TAIL_LINES);
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `local-kafka: Kafka ${version} failed to start on ${brokers[0]}: ${msg}` +
+          (spawnError ? `\n(${spawnError.message})` : '') +
+          `\n--- last lines of ${paths.brokerLog} ---\n${fileTail || '(empty)'}` +
+          `\n--- last JVM stdout/stderr ---\n${output.toString() || '(empty)'}`,
+      );
+    }
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        await terminate(jvm, STOP_GRACE_MS);
+        if (watchdog) {
+          watchdog.kill('SIGKILL');
+          await waitForExit(watchdog, 2_000);
+        }
+        process.off('exit', onParentExit);
+        await cleanupDataDir();
+        log(`local-kafka: Kafka on ${brokers[0]} stopped`);
+      })();
+      return stopping;
+    };
+
+    return { brokers, version, dataDir, stop };
+  } catch (err) {
+    if (child) await terminate(child, 2_000);
+    if (watchdog) watchdog.kill('SIGKILL');
+    process.off('exit', onParentExit);
+    await cleanupDataDir();
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+/** Small offset so that an exact duplicate (distance 0) gets a large but finite weight. */
+export const VOTE_DISTANCE_EPSILON = 1e-3;
+
+export interface LabelVote {
+  /** Label with the largest weighted vote; -1 when no neighbour has a known label. */
+  readonly topLabel: number;
+  /** Weighted vote share of the top label, in [0, 1]. */
+  readonly share: number;
+  /** Entropy of the weighted label distribution divided by log(numLabels), in [0, 1]. */
+  readonly entropy: number;
+}
+
+/**
+ * Distance-weighted vote of neighbour labels, weight 1 / (distance + 1e-3). Neighbours
+ * with label -1 (unknown) do not vote. Ties go to the smaller label index.
+ */
+export function labelVote(labels: readonly number[], distances: readonly number[], numLabels: number): LabelVote {
+  if (labels.length !== distances.length) throw new RangeError('labels and distances differ in length');
+  const weights = new Float64Array(numLabels);
+  let total = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i] as number;
+    if (label < 0) continue;
+    if (label >= numLabels) throw new RangeError(`label ${label} outside [0, ${numLabels})`);
+    const w = 1 / ((distances[i] as number) + VOTE_DISTANCE_EPSILON);
+    weights[label] = (weights[label] as number) + w;
+    total += w;
+  }
+  if (total === 0) return { topLabel: -1, share: 0, entropy: 1 };
+  let top = 0;
+  let entropy = 0;
+  for (let c = 0; c < numLabels; c++) {
+    const w = weights[c] as number;
+    if (w > (weights[top] as number)) top = c;
+    if (w > 0) {
+      const p = w / total;
+      entropy -= p * Math.log(p);
+    }
+  }
+  const norm = numLabels > 1 ? Math.log(numLabels) : 1;
+  return { topLabel: top, share: (weights[top] as number) / total, entropy: Math.min(1, entropy / norm) };
+}

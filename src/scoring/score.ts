@@ -1,0 +1,64 @@
+import type { Neighbors, ReferenceStats } from '../index/index.js';
+import { meanDistance, percentileRank } from './density.js';
+import { labelVote } from './labels.js';
+
+export interface Signals {
+  readonly meanKnnDistance: number;
+  readonly kthKnnDistance: number;
+  /** percentileRank of meanKnnDistance against the references' leave-one-out distribution. */
+  readonly densityPercentile: number;
+  /** Weighted vote share of the top label; null without labels. */
+  readonly labelAgreement: number | null;
+  /** Normalised entropy of the neighbour labels; null without labels. */
+  readonly labelEntropy: number | null;
+}
+
+export interface ScoreOptions {
+  /** Weight of the density percentile; 1 - weight goes to label disagreement. In [0, 1]. */
+  readonly densityWeight: number;
+  /** Number of label names in the bundle (0 when unlabelled). */
+  readonly numLabels: number;
+}
+
+export interface Score {
+  readonly signals: Signals;
+  /** Combined uncertainty in [0, 1]; higher means more likely wrong. */
+  readonly uncertainty: number;
+  /** Index of the suggested label, or -1 without labels. */
+  readonly suggestedLabel: number;
+  /** kNN estimate of the chance that the suggested label is right (the vote share); null without labels. */
+  readonly predictedAccuracy: number | null;
+}
+
+/**
+ * Scoring v1: density percentile and neighbour label disagreement, combined linearly.
+ * Without labels the uncertainty is the density percentile alone.
+ */
+export function combineUncertainty(densityPercentile: number, labelAgreement: number | null, densityWeight: number): number {
+  const u = labelAgreement === null ? densityPercentile : densityWeight * densityPercentile + (1 - densityWeight) * (1 - labelAgreement);
+  return Math.min(1, Math.max(0, u));
+}
+
+/** Scores one embedding from its neighbours and the bundle's reference statistics. */
+export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts: ScoreOptions): Score {
+  const d = neighbors.distances;
+  if (d.length === 0) throw new RangeError('scoreNeighbors needs at least one neighbour');
+  const meanKnnDistance = meanDistance(d);
+  const kthKnnDistance = d[d.length - 1] as number;
+  const densityPercentile = percentileRank(meanKnnDistance, stats.looMeanKnnQuantiles);
+  let labelAgreement: number | null = null;
+  let labelEntropy: number | null = null;
+  let suggestedLabel = -1;
+  if (neighbors.labels !== null && opts.numLabels > 0) {
+    const vote = labelVote(neighbors.labels, d, opts.numLabels);
+    labelAgreement = vote.share;
+    labelEntropy = vote.entropy;
+    suggestedLabel = vote.topLabel;
+  }
+  return {
+    signals: { meanKnnDistance, kthKnnDistance, densityPercentile, labelAgreement, labelEntropy },
+    uncertainty: combineUncertainty(densityPercentile, labelAgreement, opts.densityWeight),
+    suggestedLabel,
+    predictedAccuracy: labelAgreement,
+  };
+}
