@@ -43,7 +43,7 @@ const bool = z
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const topic = nonEmpty.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
-const optional = (schema: z.ZodType) => z.union([z.literal('').transform(() => undefined), schema]);
+const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal('').transform(() => undefined), schema]);
 
 const hostPort = z
   .string()

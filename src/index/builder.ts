@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError } from '../errors.js';
-import { sha256File } from './checksum.js';
+import { sha256File } from '../util/sha256.js';
 import {
   BUNDLE_FORMAT_VERSION,
   IDS_FILE,

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
-import { sha256File } from './checksum.js';
+import { sha256File } from '../util/sha256.js';
 import { IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
 

@@ -35,7 +35,7 @@ export interface LocalKafka {
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 15_000;
-const TAIL_LINES = 40;
+const TAIL_LINES = 25;
 
 /** Keeps the last `max` lines pushed into it. */
 class LineTail {
@@ -50,22 +50,37 @@ class LineTail {
   }
 }
 
-/** Last `lines` lines of a text file, or '' if it cannot be read. */
-async function tailFile(path: string, lines: number): Promise<string> {
+/**
+ * What the broker log says about a failure: its ERROR/FATAL entries (with the
+ * first continuation lines, usually the exception) and its last `lines` lines.
+ * '' if the file cannot be read.
+ */
+async function summarizeBrokerLog(path: string, lines: number): Promise<string> {
+  let text: string;
   try {
     const fh = await open(path, 'r');
     try {
       const { size } = await fh.stat();
-      const len = Math.min(size, 64 * 1024);
+      const len = Math.min(size, 512 * 1024);
       const buf = Buffer.alloc(len);
       await fh.read(buf, 0, len, size - len);
-      return buf.toString('utf8').split('\n').filter((l) => l.length > 0).slice(-lines).join('\n');
+      text = buf.toString('utf8');
     } finally {
       await fh.close();
     }
   } catch {
     return '';
   }
+  const all = text.split('\n').filter((l) => l.length > 0);
+  const errors: string[] = [];
+  for (let i = 0; i < all.length && errors.length < 40; i++) {
+    const line = all[i] ?? '';
+    if (!/^\[[^\]]*\] (ERROR|FATAL) /.test(line)) continue;
+    errors.push(line);
+    for (let j = i + 1; j < all.length && j <= i + 3 && !(all[j] ?? '').startsWith('['); j++) errors.push(all[j] ?? '');
+  }
+  const tail = all.slice(-lines).join('\n');
+  return errors.length > 0 ? `${errors.join('\n')}\n...\n${tail}` : tail;
 }
 
 function javaBin(): string {
@@ -180,10 +195,27 @@ async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
 /**
  * A tiny shell process that SIGKILLs the JVM as soon as its stdin reaches
  * EOF, i.e. as soon as this Node process is gone for whatever reason
- * (including SIGKILL, where no 'exit' handler runs). We never write to it.
+ * (including SIGKILL/SIGTERM, where no 'exit' handler runs), then removes
+ * the temp data dir if there is one. We never write to its stdin; stop()
+ * kills the watchdog itself after the JVM is gone.
  */
-function spawnWatchdog(jvmPid: number): ChildProcess {
-  const dog = spawn('/bin/sh', ['-c', 'while read -r _; do :; done; kill -9 "$1" 2>/dev/null', 'qualm-kafka-watchdog', String(jvmPid)], {
+const WATCHDOG_SCRIPT = [
+  'while read -r _; do :; done',
+  'kill -9 "$1" 2>/dev/null',
+  'if [ -n "$2" ]; then',
+  // wait (at most 5 s) until the JVM is gone or a zombie, i.e. holds no files
+  '  i=0',
+  '  while [ $i -lt 50 ]; do',
+  '    s=$(ps -o stat= -p "$1" 2>/dev/null) || break',
+  '    case "$s" in Z*|"") break ;; esac',
+  '    sleep 0.1; i=$((i+1))',
+  '  done',
+  '  rm -rf -- "$2"',
+  'fi',
+].join('\n');
+
+function spawnWatchdog(jvmPid: number, tempDataDir: string | undefined): ChildProcess {
+  const dog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'qualm-kafka-watchdog', String(jvmPid), tempDataDir ?? ''], {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: false,
   });
@@ -297,7 +329,7 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
       (stream as unknown as { unref?: () => void }).unref?.();
     }
     jvm.unref();
-    if (jvm.pid !== undefined) watchdog = spawnWatchdog(jvm.pid);
+    if (jvm.pid !== undefined) watchdog = spawnWatchdog(jvm.pid, ownDataDir ? dataDir : undefined);
     log(`local-kafka: JVM pid ${jvm.pid ?? '?'} starting Kafka ${version} on ${brokers[0]} (controller :${controllerPort})`);
 
     try {
@@ -305,12 +337,12 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
       log(`local-kafka: Kafka ${version} ready on ${brokers[0]} after ${Date.now() - t0} ms (${attempts} probes)`);
     } catch (err) {
       await terminate(jvm, 2_000);
-      const fileTail = await tailFile(paths.brokerLog, TAIL_LINES);
+      const fileTail = await summarizeBrokerLog(paths.brokerLog, TAIL_LINES);
       const msg = err instanceof Error ? err.message : String(err);
       throw new Error(
         `local-kafka: Kafka ${version} failed to start on ${brokers[0]}: ${msg}` +
           (spawnError ? `\n(${spawnError.message})` : '') +
-          `\n--- last lines of ${paths.brokerLog} ---\n${fileTail || '(empty)'}` +
+          `\n--- errors and last lines of ${paths.brokerLog} ---\n${fileTail || '(empty)'}` +
           `\n--- last JVM stdout/stderr ---\n${output.toString() || '(empty)'}`,
       );
     }

@@ -1,0 +1,122 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const STAGES = ['parse', 'encode', 'search', 'score', 'produce', 'commit', 'batch'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** What the bundle gauges read at scrape time. */
+export interface BundleView {
+  version: string;
+  modelSha256: string;
+  count: number;
+  /** Creation time of the bundle, ms since the epoch. */
+  createdAt: number;
+}
+
+/**
+ * Every metric qualm exports, on its own registry (never prom-client's global one).
+ * docs/metrics.md lists them; a test checks that list against this file.
+ */
+export class QualmMetrics {
+  readonly registry: Registry;
+  readonly consumed: Counter<'topic'>;
+  readonly scored: Counter;
+  readonly flagged: Counter<'reason'>;
+  readonly dlq: Counter<'code'>;
+  readonly batchSize: Histogram;
+  readonly stageSeconds: Histogram<'stage'>;
+  readonly uncertainty: Histogram;
+  readonly produceErrors: Counter;
+  readonly bundleInfo: Gauge<'version' | 'model_sha256'>;
+  readonly bundleReferences: Gauge;
+  readonly bundleAge: Gauge;
+  readonly ready: Gauge;
+
+  private bundle: BundleView | undefined;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    this.registry = new Registry();
+    const registers = [this.registry];
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    this.consumed = new Counter({
+      name: 'qualm_messages_consumed_total',
+      help: 'Messages read from the input topic.',
+      labelNames: ['topic'] as const,
+      registers,
+    });
+    this.scored = new Counter({ name: 'qualm_samples_scored_total', help: 'Samples embedded and scored.', registers });
+    this.flagged = new Counter({
+      name: 'qualm_samples_flagged_total',
+      help: 'Samples flagged for review, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.dlq = new Counter({
+      name: 'qualm_dlq_messages_total',
+      help: 'Messages sent to the dead-letter topic, by error code.',
+      labelNames: ['code'] as const,
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'qualm_batch_size',
+      help: 'Messages per consumed Kafka batch.',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
+      registers,
+    });
+    this.stageSeconds = new Histogram({
+      name: 'qualm_stage_duration_seconds',
+      help: 'Time per batch spent in each stage of the pipeline.',
+      labelNames: ['stage'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.uncertainty = new Histogram({
+      name: 'qualm_uncertainty',
+      help: 'Combined uncertainty of scored samples.',
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
+      registers,
+    });
+    this.produceErrors = new Counter({
+      name: 'qualm_produce_errors_total',
+      help: 'Failed attempts to publish a batch of review, score or DLQ records (the batch is retried, not committed).',
+      registers,
+    });
+    this.bundleInfo = new Gauge({
+      name: 'qualm_bundle_info',
+      help: 'The reference bundle being served (value 1), by version and model.',
+      labelNames: ['version', 'model_sha256'] as const,
+      registers,
+    });
+    const self = this;
+    this.bundleReferences = new Gauge({
+      name: 'qualm_bundle_references',
+      help: 'Reference vectors in the served bundle.',
+      registers,
+      collect() {
+        if (self.bundle !== undefined) this.set(self.bundle.count);
+      },
+    });
+    this.bundleAge = new Gauge({
+      name: 'qualm_bundle_age_seconds',
+      help: 'Seconds since the served bundle was built.',
+      registers,
+      collect() {
+        if (self.bundle !== undefined) this.set(Math.max(0, (Date.now() - self.bundle.createdAt) / 1000));
+      },
+    });
+    this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });
+    this.ready.set(0);
+  }
+
+  /** Points the bundle gauges at a newly served bundle. */
+  setBundle(view: BundleView): void {
+    this.bundleInfo.reset();
+    this.bundleInfo.set({ version: view.version, model_sha256: view.modelSha256 }, 1);
+    this.bundle = view;
+  }
+
+  /** Starts a stage timer; call the returned function when the stage ends. */
+  time(stage: Stage): () => number {
+    return this.stageSeconds.startTimer({ stage });
+  }
+}

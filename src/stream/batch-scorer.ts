@@ -1,0 +1,172 @@
+import type { IHeaders, Message } from 'kafkajs';
+import type { Config } from '../config/index.js';
+import {
+  dlqHeaders,
+  parseSample,
+  type FlagReason,
+  type InputSpec,
+  type ReviewRecord,
+  type Sample,
+  type ScoreRecord,
+  type SignalsRecord,
+  type SourceRef,
+} from '../contracts/index.js';
+import type { ErrorCode } from '../errors.js';
+import type { IndexSnapshot } from '../index/index.js';
+import type { QualmMetrics } from '../metrics/index.js';
+import { explain, flagReason, scoreNeighbors, type FlagPolicy, type Score } from '../scoring/index.js';
+
+/** What the scorer needs of an encoder (OnnxEncoder in production). */
+export interface Embedder {
+  readonly dim: number;
+  readonly inputDim: number;
+  readonly manifest: { readonly name: string; readonly version: string };
+  embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array>;
+}
+
+/** One consumed message, as kafkajs hands it over. */
+export interface InMessage {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers?: IHeaders;
+  readonly offset: string;
+}
+
+/** Everything one batch produces; written before its offsets are committed. */
+export interface BatchOutput {
+  readonly review: Message[];
+  readonly scores: Message[];
+  readonly dlq: Message[];
+  readonly dlqCodes: ErrorCode[];
+  readonly flaggedReasons: FlagReason[];
+  readonly uncertainties: number[];
+}
+
+function signalsRecord(s: Score['signals']): SignalsRecord {
+  return {
+    mean_knn_distance: s.meanKnnDistance,
+    kth_knn_distance: s.kthKnnDistance,
+    density_percentile: s.densityPercentile,
+    label_agreement: s.labelAgreement,
+    label_entropy: s.labelEntropy,
+  };
+}
+
+/**
+ * Turns a batch of raw messages into review, score and DLQ records: parse and validate,
+ * one batched embedding pass, a kNN query per sample on the current snapshot, scoring and
+ * the flag policy. Holds no Kafka connection, so it is tested without a broker.
+ */
+export class BatchScorer {
+  private readonly spec: InputSpec;
+
+  constructor(
+    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'densityWeight' | 'oodPercentile' | 'scoresTopic'>,
+    private readonly embedder: Embedder,
+    private readonly snapshot: () => IndexSnapshot,
+    private readonly policy: FlagPolicy,
+    private readonly metrics: QualmMetrics,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.spec = { inputKind: 'features', inputDim: embedder.inputDim, embeddingDim: embedder.dim, maxBytes: config.maxMessageBytes };
+  }
+
+  async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
+    const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], uncertainties: [] };
+    const stamp = this.now().toISOString();
+
+    const endParse = this.metrics.time('parse');
+    const good: { sample: Sample; source: SourceRef }[] = [];
+    for (const m of messages) {
+      const source: SourceRef = { topic, partition, offset: m.offset };
+      const parsed = parseSample(m.value, m.key, this.spec);
+      if (parsed.ok) {
+        good.push({ sample: parsed.sample, source });
+        continue;
+      }
+      out.dlqCodes.push(parsed.code);
+      out.dlq.push({
+        key: m.key,
+        value: m.value,
+        headers: { ...(m.headers ?? {}), ...dlqHeaders({ code: parsed.code, message: parsed.message, source, failedAt: stamp }) },
+      });
+    }
+    endParse();
+    if (good.length === 0) return out;
+
+    // One embedding pass for every sample that needs the encoder; `embedding` inputs skip it.
+    const endEncode = this.metrics.time('encode');
+    const toEncode = good.filter((g) => g.sample.input.kind === 'features');
+    const features = new Float32Array(toEncode.length * this.embedder.inputDim);
+    toEncode.forEach((g, i) => features.set(g.sample.input.values, i * this.embedder.inputDim));
+    const encoded = await this.embedder.embedAll(features, toEncode.length, this.config.inferenceBatch, () => heartbeat());
+    endEncode();
+
+    const snap = this.snapshot();
+    const dim = this.embedder.dim;
+    let e = 0;
+    const embeddings = good.map((g) => (g.sample.input.kind === 'features' ? encoded.subarray(e * dim, (e++ + 1) * dim) : g.sample.input.values));
+
+    const endSearch = this.metrics.time('search');
+    const neighbors = embeddings.map((z) => snap.search(z));
+    endSearch();
+
+    const endScore = this.metrics.time('score');
+    const scoreOpts = { densityWeight: this.config.densityWeight, numLabels: snap.labelNames.length };
+    const modelVersion = `${this.embedder.manifest.name}@${this.embedder.manifest.version}`;
+    good.forEach((g, i) => {
+      const nb = neighbors[i];
+      if (nb === undefined) return;
+      const score = scoreNeighbors(nb, snap.stats, scoreOpts);
+      const flagged = this.policy.decide(score.uncertainty);
+      const reason = flagged ? flagReason(score.signals, this.config.oodPercentile) : null;
+      const suggested = snap.labelName(score.suggestedLabel);
+      const signals = signalsRecord(score.signals);
+      out.uncertainties.push(score.uncertainty);
+      const meta = g.sample.meta ?? null;
+      if (reason !== null) {
+        out.flaggedReasons.push(reason);
+        const review: ReviewRecord = {
+          id: g.sample.id,
+          meta,
+          uncertainty: score.uncertainty,
+          predicted_accuracy: score.predictedAccuracy,
+          signals,
+          neighbors: nb.ids.map((id, j) => ({
+            ref_id: id,
+            distance: nb.distances[j] as number,
+            label: nb.labels === null ? null : snap.labelName(nb.labels[j] as number),
+          })),
+          suggested_label: suggested,
+          reason,
+          explanation: explain(reason, score.signals, suggested),
+          flag_policy: this.policy.name,
+          index_version: snap.version,
+          model_version: modelVersion,
+          scored_at: stamp,
+          source: g.source,
+        };
+        out.review.push({ key: g.sample.id, value: JSON.stringify(review) });
+      }
+      if (this.config.scoresTopic !== undefined) {
+        const record: ScoreRecord = {
+          id: g.sample.id,
+          meta,
+          uncertainty: score.uncertainty,
+          predicted_accuracy: score.predictedAccuracy,
+          flagged: reason !== null,
+          reason,
+          signals,
+          suggested_label: suggested,
+          index_version: snap.version,
+          model_version: modelVersion,
+          scored_at: stamp,
+          source: g.source,
+        };
+        out.scores.push({ key: g.sample.id, value: JSON.stringify(record) });
+      }
+    });
+    endScore();
+    return out;
+  }
+}

@@ -1,0 +1,178 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
+import type { Config } from '../config/index.js';
+import { describeError } from '../errors.js';
+import type { IndexSnapshot } from '../index/index.js';
+import type { Logger } from '../logging/index.js';
+import type { QualmMetrics } from '../metrics/index.js';
+import { TargetRatePolicy, ThresholdPolicy, type FlagPolicy } from '../scoring/index.js';
+import { BatchScorer, type Embedder } from './batch-scorer.js';
+
+export interface WorkerDeps {
+  config: Config;
+  kafka: Kafka;
+  embedder: Embedder;
+  /** The snapshot to search; read once per batch, so a refresher may swap it between batches. */
+  snapshot: () => IndexSnapshot;
+  metrics: QualmMetrics;
+  logger: Logger;
+}
+
+export function createPolicy(c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow'>): FlagPolicy {
+  return c.flagPolicy === 'target_rate'
+    ? new TargetRatePolicy(c.targetFlagRate, c.rateWindow, c.flagThreshold)
+    : new ThresholdPolicy(c.flagThreshold);
+}
+
+/**
+ * The stream worker: a consumer group member that scores each batch, publishes its review,
+ * score and DLQ records with an idempotent acks=all producer, and commits the batch's
+ * offsets only after those writes are acknowledged (at-least-once).
+ */
+export class StreamWorker {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly scorer: BatchScorer;
+  private readonly log: Logger;
+  private joined = false;
+  private running = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly deps: WorkerDeps) {
+    const c = deps.config;
+    this.log = deps.logger.child({ area: 'stream' });
+    this.consumer = deps.kafka.consumer({
+      groupId: c.groupId,
+      sessionTimeout: c.sessionTimeoutMs,
+      heartbeatInterval: c.heartbeatIntervalMs,
+      maxBytesPerPartition: 1024 * 1024,
+      retry: { retries: 10 },
+    });
+    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date());
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.joined = false;
+      this.log.error({ event: 'consumer_crash', error: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
+    });
+    this.consumer.on(this.consumer.events.STOP, () => {
+      this.joined = false;
+    });
+  }
+
+  /** True while the consumer is in its group and running. */
+  isReady(): boolean {
+    return this.running && this.joined;
+  }
+
+  /** Creates missing topics (where the cluster allows it), connects and starts consuming. */
+  async start(): Promise<void> {
+    const c = this.deps.config;
+    await this.ensureTopics();
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [c.inputTopic], fromBeginning: c.fromBeginning });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.deps.metrics.ready.set(1);
+    this.log.info({ event: 'worker_started', topic: c.inputTopic, group: c.groupId }, 'worker consuming');
+  }
+
+  private async ensureTopics(): Promise<void> {
+    const c = this.deps.config;
+    const admin: Admin = this.deps.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const wanted = [c.inputTopic, c.reviewTopic, c.dlqTopic, ...(c.scoresTopic === undefined ? [] : [c.scoresTopic])];
+      const missing = wanted.filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        try {
+          await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+          this.log.info({ event: 'topics_created', topics: missing }, 'created missing topics');
+        } catch (err) {
+          // The cluster may forbid creation; consuming and producing then fail with their own clear errors.
+          this.log.warn({ event: 'topics_create_failed', topics: missing, error: describeError(err) }, 'could not create topics');
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const c = this.deps.config;
+    const m = this.deps.metrics;
+    const endBatch = m.time('batch');
+    m.consumed.inc({ topic: batch.topic }, batch.messages.length);
+    m.batchSize.observe(batch.messages.length);
+
+    const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, heartbeat);
+
+    const topicMessages: TopicMessages[] = [];
+    if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
+    if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, messages: out.scores });
+    if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, messages: out.dlq });
+    const endProduce = m.time('produce');
+    if (topicMessages.length > 0) {
+      try {
+        await this.producer.sendBatch({ topicMessages, acks: -1 });
+      } catch (err) {
+        m.produceErrors.inc();
+        // Nothing of this batch is committed: kafkajs retries it from its first offset.
+        this.log.error({ event: 'produce_failed', topic: batch.topic, partition: batch.partition, error: describeError(err) }, 'publishing failed; batch will be retried');
+        throw err;
+      }
+    }
+    endProduce();
+
+    const last = batch.lastOffset();
+    const endCommit = m.time('commit');
+    resolveOffset(last);
+    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    endCommit();
+    await heartbeat();
+
+    m.scored.inc(out.uncertainties.length);
+    for (const u of out.uncertainties) m.uncertainty.observe(u);
+    for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
+    for (const code of out.dlqCodes) m.dlq.inc({ code });
+    endBatch();
+    this.log.debug(
+      { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: batch.messages.length, flagged: out.review.length, dlq: out.dlq.length },
+      'batch committed',
+    );
+  }
+
+  /**
+   * Stops fetching, lets the in-flight batch finish publishing and committing, then flushes
+   * and disconnects the producer. Idempotent; runs every step even if one fails.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.running = false;
+      this.deps.metrics.ready.set(0);
+      const steps: [string, () => Promise<void>][] = [
+        ['consumer', () => this.consumer.disconnect()],
+        ['producer', () => this.producer.disconnect()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.log.error({ event: 'close_step_failed', step: name, error: describeError(err) }, 'close step failed');
+        }
+      }
+      this.log.info({ event: 'worker_stopped' }, 'worker stopped');
+    })();
+    return this.closing;
+  }
+}
