@@ -233,10 +233,10 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
 /** startLocalKafka for any version whose jars scripts/kafka.sh can fetch; for experiments. */
 export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
   const log = opts.log ?? (() => undefined);
+  // A first-time jar fetch (Maven) does not count against startTimeoutMs.
+  const libs = await ensureKafkaJarsFor(version);
   const t0 = Date.now();
   const deadline = t0 + (opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-
-  const libs = await ensureKafkaJarsFor(version);
 
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'qualm-kafka-')));
