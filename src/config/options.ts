@@ -156,7 +156,7 @@ export const OPTIONS = {
     env: 'QUALM_K',
     default: '20',
     unit: 'count',
-    description: 'Number of nearest references used for scoring.',
+    description: 'Nearest references per query. build-index stores it in the bundle (with the matching leave-one-out statistics); workers use the bundle\'s value.',
     schema: int(1, 1000),
   },
   efSearch: {
@@ -210,9 +210,9 @@ export const OPTIONS = {
   },
   maxMessageBytes: {
     env: 'QUALM_MAX_MESSAGE_BYTES',
-    default: '1048576',
+    default: '262144',
     unit: 'bytes',
-    description: 'Larger message values go to the DLQ as oversize.',
+    description: 'Larger message values go to the DLQ as oversize (keep it below the broker\'s message.max.bytes).',
     schema: int(64, 100 * 1024 * 1024),
   },
   inferenceBatch: {

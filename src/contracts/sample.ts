@@ -29,6 +29,8 @@ export type ParseResult =
 
 const MAX_ID_LENGTH = 512;
 const decoder = new TextDecoder('utf-8', { fatal: true });
+/** A bare NaN or Infinity where a JSON value belongs, as Python's json.dumps writes them. */
+const NON_FINITE_TOKEN = /[[:,]\s*-?(?:NaN|Infinity)\s*[,\]}]/;
 
 function fail(code: ErrorCode, message: string): ParseResult {
   return { ok: false, code, message };
@@ -101,9 +103,12 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   }
   let doc: unknown;
   try {
-    // JSON.parse turns NaN-free text only; a bare NaN token is a syntax error, reported as such.
     doc = JSON.parse(decoder.decode(value));
   } catch (err) {
+    const text = value.toString('utf8');
+    if (NON_FINITE_TOKEN.test(text)) {
+      return fail(ErrorCodes.NON_FINITE, 'value holds a NaN or Infinity token, which JSON cannot carry');
+    }
     return fail(ErrorCodes.BAD_JSON, `value is not valid UTF-8 JSON: ${(err as Error).message}`);
   }
   if (!isRecord(doc)) return fail(ErrorCodes.BAD_SCHEMA, 'value must be a JSON object');

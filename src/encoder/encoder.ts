@@ -33,6 +33,19 @@ export function normalizeRows(data: Float32Array, dim: number): Float32Array {
 const THREAD_URL = new URL(import.meta.url.endsWith('.ts') ? './onnx-thread.ts' : './onnx-thread.js', import.meta.url);
 
 /**
+ * Node flags for the inference thread. Running from TypeScript sources, the thread needs the
+ * tsx loader too; a parent that registered tsx through its API (bin/qualm.js) does not pass
+ * it on by itself.
+ */
+function threadExecArgv(): string[] {
+  const argv = [...process.execArgv];
+  if (THREAD_URL.pathname.endsWith('.ts') && !argv.some((a) => a.includes('tsx'))) {
+    argv.push('--import', import.meta.resolve('tsx'));
+  }
+  return argv;
+}
+
+/**
  * The ONNX encoder: one inference thread holding the session, batched embed() calls
  * answered in order, rows returned L2-normalised.
  */
@@ -72,7 +85,7 @@ export class OnnxEncoder {
       inputDim: manifest.input_dim,
       intraOpThreads: opts.intraOpThreads ?? 1,
     };
-    const worker = new Worker(THREAD_URL, { workerData: init });
+    const worker = new Worker(THREAD_URL, { workerData: init, execArgv: threadExecArgv() });
     const ready = await new Promise<ThreadReply>((res, rej) => {
       worker.once('message', res);
       worker.once('error', rej);
@@ -117,7 +130,7 @@ export class OnnxEncoder {
     const req: EmbedRequest = { id, n, data };
     return new Promise<Float32Array>((res, rej) => {
       this.pending.set(id, { resolve: res, reject: rej, n });
-      this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
+      this.worker.postMessage(req, [data.buffer]);
     });
   }
 

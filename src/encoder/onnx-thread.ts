@@ -35,7 +35,7 @@ port.on('message', (req: EmbedRequest) => {
       const tensor = out[init.outputName];
       if (tensor === undefined) throw new Error(`model has no output ${init.outputName}`);
       const data = Float32Array.from(tensor.data as Float32Array);
-      reply({ type: 'result', id: req.id, data, dims: tensor.dims }, [data.buffer as ArrayBuffer]);
+      reply({ type: 'result', id: req.id, data, dims: tensor.dims }, [data.buffer]);
     } catch (err) {
       reply({ type: 'error', id: req.id, message: err instanceof Error ? err.message : String(err) });
     }

@@ -87,21 +87,20 @@ export class QualmMetrics {
       labelNames: ['version', 'model_sha256'] as const,
       registers,
     });
-    const self = this;
     this.bundleReferences = new Gauge({
       name: 'qualm_bundle_references',
       help: 'Reference vectors in the served bundle.',
       registers,
-      collect() {
-        if (self.bundle !== undefined) this.set(self.bundle.count);
+      collect: () => {
+        if (this.bundle !== undefined) this.bundleReferences.set(this.bundle.count);
       },
     });
     this.bundleAge = new Gauge({
       name: 'qualm_bundle_age_seconds',
       help: 'Seconds since the served bundle was built.',
       registers,
-      collect() {
-        if (self.bundle !== undefined) this.set(Math.max(0, (Date.now() - self.bundle.createdAt) / 1000));
+      collect: () => {
+        if (this.bundle !== undefined) this.bundleAge.set(Math.max(0, (Date.now() - this.bundle.createdAt) / 1000));
       },
     });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });

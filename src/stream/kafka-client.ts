@@ -4,7 +4,7 @@ import type { Logger } from '../logging/index.js';
 
 function saslOptions(c: Config): SASLOptions | undefined {
   if (c.kafkaSaslMechanism === undefined || c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined) return undefined;
-  return { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername, password: c.kafkaSaslPassword } as SASLOptions;
+  return { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername, password: c.kafkaSaslPassword };
 }
 
 /** kafkajs log entries go through pino, at the matching level. */

@@ -107,15 +107,16 @@ export class StreamWorker {
     }
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
     const c = this.deps.config;
     const m = this.deps.metrics;
     const endBatch = m.time('batch');
     m.consumed.inc({ topic: batch.topic }, batch.messages.length);
     m.batchSize.observe(batch.messages.length);
 
-    const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, heartbeat);
+    const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, () => payload.heartbeat());
 
     const topicMessages: TopicMessages[] = [];
     if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
@@ -136,10 +137,10 @@ export class StreamWorker {
 
     const last = batch.lastOffset();
     const endCommit = m.time('commit');
-    resolveOffset(last);
+    payload.resolveOffset(last);
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
     endCommit();
-    await heartbeat();
+    await payload.heartbeat();
 
     m.scored.inc(out.uncertainties.length);
     for (const u of out.uncertainties) m.uncertainty.observe(u);
