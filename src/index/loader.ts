@@ -110,7 +110,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     throw invalid(version, `index holds ${index.getCurrentCount()} vectors, manifest says ${manifest.count}`);
   }
 
-  const snapshot = new IndexSnapshot(manifest, index, ids as string[], labels, opts.efSearch);
+  const snapshot = new IndexSnapshot(manifest, index, ids, labels, opts.efSearch);
   const probes = Math.min(opts.sanityQueries ?? 8, manifest.count);
   for (let j = 0; j < probes; j++) {
     const row = Math.floor((j * manifest.count) / probes);

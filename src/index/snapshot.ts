@@ -1,4 +1,4 @@
-import hnswlib from 'hnswlib-node';
+import type hnswlib from 'hnswlib-node';
 import type { BundleManifest } from './manifest.js';
 import type { Neighbors, ReferenceStats } from './types.js';
 

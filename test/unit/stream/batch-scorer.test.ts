@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { seededRandom } from '../../../src/cli/sample-mix.js';
+import { normalizeRows } from '../../../src/encoder/index.js';
+import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../../../src/index/index.js';
+import { QualmMetrics } from '../../../src/metrics/index.js';
+import { ThresholdPolicy } from '../../../src/scoring/index.js';
+import { BatchScorer, type Embedder, type InMessage } from '../../../src/stream/index.js';
+import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../../src/contracts/index.js';
+
+const DIM = 8;
+/** A fake encoder for pure logic: the features themselves, L2-normalised. */
+class IdentityEmbedder implements Embedder {
+  readonly dim = DIM;
+  readonly inputDim = DIM;
+  readonly manifest = { name: 'identity', version: '0' };
+  calls: number[] = [];
+  embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array> {
+    return (async () => {
+      for (let s = 0; s < n; s += batch) {
+        this.calls.push(Math.min(batch, n - s));
+        await between?.(Math.min(n, s + batch));
+      }
+      return normalizeRows(Float32Array.from(features), DIM);
+    })();
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'qualm-scorer-'));
+let snap: IndexSnapshot;
+before(async () => {
+  const rnd = seededRandom(1);
+  const n = 500;
+  // References cluster around +e0 (label 0) and +e1 (label 1).
+  const emb = new Float32Array(n * DIM);
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = i % 2;
+    for (let j = 0; j < DIM; j++) emb[i * DIM + j] = (j === c ? 1 : 0) + (rnd() - 0.5) * 0.2;
+    labels.push(c);
+  }
+  normalizeRows(emb, DIM);
+  await buildBundle(root, {
+    embeddings: emb,
+    dim: DIM,
+    ids: labels.map((_, i) => `r${i}`),
+    labels,
+    labelNames: ['east', 'north'],
+    model: { name: 'identity', version: '0', sha256: 'c'.repeat(64) },
+    source: {},
+    k: 10,
+  });
+  snap = await loadCurrentBundle(root, { efSearch: 100 });
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const msg = (offset: number, value: unknown, key: string | null = null): InMessage => ({
+  offset: String(offset),
+  key: key === null ? null : Buffer.from(key),
+  value: typeof value === 'string' ? Buffer.from(value) : Buffer.from(JSON.stringify(value)),
+});
+
+test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far ones flagged', async () => {
+  const embedder = new IdentityEmbedder();
+  const scorer = new BatchScorer(
+    { maxMessageBytes: 10_000, inferenceBatch: 2, densityWeight: 0.5, oodPercentile: 0.99, scoresTopic: 'scores' },
+    embedder,
+    () => snap,
+    new ThresholdPolicy(0.5),
+    new QualmMetrics({ defaultMetrics: false }),
+    () => new Date('2026-01-01T00:00:00Z'),
+  );
+  let beats = 0;
+  const near = [1, 0.02, 0, 0, 0, 0, 0, 0];
+  const far = [0, 0, 0, 0, 0, 0, 0, 1];
+  const out = await scorer.process('in', 3, [
+    msg(10, { id: 'near', input: { features: near }, meta: { source: 'a' } }),
+    msg(11, '{"id":"broken"'),
+    msg(12, { id: 'far', input: { features: far } }),
+    msg(13, { id: 'short', input: { features: [1, 2] } }),
+    msg(14, { input: { embedding: near } }, 'by-key'),
+  ], () => {
+    beats++;
+    return Promise.resolve();
+  });
+  assert.deepEqual(embedder.calls, [2], 'two feature samples, one run of at most 2');
+  assert.equal(beats, 1, 'a heartbeat after each inference run');
+  assert.deepEqual(out.dlqCodes, ['QUALM_BAD_JSON', 'QUALM_WRONG_LENGTH']);
+  const dlq = out.dlq.map((m) => readDlqHeaders(m.headers as Record<string, unknown>));
+  assert.deepEqual(dlq.map((d) => d?.source), [
+    { topic: 'in', partition: 3, offset: '11' },
+    { topic: 'in', partition: 3, offset: '13' },
+  ]);
+  assert.equal(String(out.dlq[0]?.value), '{"id":"broken"', 'the original bytes go to the DLQ');
+
+  const scores = out.scores.map((m) => JSON.parse(String(m.value)) as ScoreRecord);
+  assert.deepEqual(scores.map((s) => s.id), ['near', 'far', 'by-key']);
+  const [nearS, farS, keyS] = scores;
+  assert.ok(nearS && farS && keyS);
+  assert.equal(nearS.flagged, false);
+  assert.equal(nearS.suggested_label, 'east');
+  assert.equal(keyS.flagged, false, 'an embedding input scores like its features twin');
+  assert.ok(Math.abs(keyS.uncertainty - nearS.uncertainty) < 1e-4, `${keyS.uncertainty} vs ${nearS.uncertainty}`);
+  assert.equal(farS.flagged, true);
+  assert.equal(farS.reason, 'out_of_distribution');
+  assert.equal(farS.signals.density_percentile, 1);
+
+  assert.equal(out.review.length, 1);
+  const review = JSON.parse(String(out.review[0]?.value)) as ReviewRecord;
+  assert.equal(review.id, 'far');
+  assert.equal(review.neighbors.length, 10);
+  assert.ok(review.neighbors.every((n) => n.label === 'east' || n.label === 'north'));
+  assert.equal(review.index_version, snap.version);
+  assert.equal(review.model_version, 'identity@0');
+  assert.equal(review.scored_at, '2026-01-01T00:00:00.000Z');
+  assert.deepEqual(review.source, { topic: 'in', partition: 3, offset: '12' });
+  assert.match(review.explanation, /Unlike the training data/);
+  assert.equal(review.flag_policy, 'threshold(0.5)');
+});
+
+test('without a scores topic only review and DLQ records are made', async () => {
+  const scorer = new BatchScorer(
+    { maxMessageBytes: 10_000, inferenceBatch: 64, densityWeight: 0.5, oodPercentile: 0.99, scoresTopic: undefined },
+    new IdentityEmbedder(),
+    () => snap,
+    new ThresholdPolicy(0.5),
+    new QualmMetrics({ defaultMetrics: false }),
+  );
+  const out = await scorer.process('in', 0, [msg(0, { id: 'x', input: { features: [1, 0, 0, 0, 0, 0, 0, 0] } })], () => Promise.resolve());
+  assert.equal(out.scores.length, 0);
+  assert.equal(out.uncertainties.length, 1);
+});
