@@ -33,16 +33,15 @@ export function normalizeRows(data: Float32Array, dim: number): Float32Array {
 const THREAD_URL = new URL(import.meta.url.endsWith('.ts') ? './onnx-thread.ts' : './onnx-thread.js', import.meta.url);
 
 /**
- * Node flags for the inference thread. Running from TypeScript sources, the thread needs the
- * tsx loader too; a parent that registered tsx through its API (bin/qualm.js) does not pass
- * it on by itself.
+ * Starts the inference thread. Compiled, it is onnx-thread.js. From TypeScript sources the
+ * thread needs the tsx loader, which a parent that registered tsx through its API
+ * (bin/qualm.js) does not pass on: a small bootstrap registers it first.
  */
-function threadExecArgv(): string[] {
-  const argv = [...process.execArgv];
-  if (THREAD_URL.pathname.endsWith('.ts') && !argv.some((a) => a.includes('tsx'))) {
-    argv.push('--import', import.meta.resolve('tsx'));
-  }
-  return argv;
+function spawnThread(init: InitMessage): Worker {
+  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData: init });
+  const api = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(THREAD_URL.href)}); });`;
+  return new Worker(boot, { eval: true, workerData: init });
 }
 
 /**
@@ -85,7 +84,7 @@ export class OnnxEncoder {
       inputDim: manifest.input_dim,
       intraOpThreads: opts.intraOpThreads ?? 1,
     };
-    const worker = new Worker(THREAD_URL, { workerData: init, execArgv: threadExecArgv() });
+    const worker = spawnThread(init);
     const ready = await new Promise<ThreadReply>((res, rej) => {
       worker.once('message', res);
       worker.once('error', rej);

@@ -1,4 +1,4 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import type { Config } from '../config/index.js';
 import { describeError } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
@@ -6,6 +6,10 @@ import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { TargetRatePolicy, ThresholdPolicy, type FlagPolicy } from '../scoring/index.js';
 import { BatchScorer, type Embedder } from './batch-scorer.js';
+import { chunkByBytes } from './chunk.js';
+
+/** Largest produce request the worker sends (the broker default message.max.bytes is about 1 MiB). */
+export const PRODUCE_CHUNK_BYTES = 512 * 1024;
 
 export interface WorkerDeps {
   config: Config;
@@ -118,14 +122,19 @@ export class StreamWorker {
 
     const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, () => payload.heartbeat());
 
-    const topicMessages: TopicMessages[] = [];
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
     if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
     if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, messages: out.scores });
     if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, messages: out.dlq });
     const endProduce = m.time('produce');
     if (topicMessages.length > 0) {
       try {
-        await this.producer.sendBatch({ topicMessages, acks: -1 });
+        // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
+        for (const { topic, messages } of topicMessages) {
+          for (const chunk of chunkByBytes(messages, PRODUCE_CHUNK_BYTES)) {
+            await this.producer.send({ topic, messages: chunk, acks: -1 });
+          }
+        }
       } catch (err) {
         m.produceErrors.inc();
         // Nothing of this batch is committed: kafkajs retries it from its first offset.
@@ -138,7 +147,11 @@ export class StreamWorker {
     const last = batch.lastOffset();
     const endCommit = m.time('commit');
     payload.resolveOffset(last);
-    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    // Through the batch payload, not consumer.commitOffsets(): the latter silently skips the
+    // commit once stop() has begun, which would drop the commit of the batch being drained.
+    await payload.commitOffsetsIfNecessary({
+      topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+    });
     endCommit();
     await payload.heartbeat();
 

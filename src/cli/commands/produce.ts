@@ -2,7 +2,7 @@ import type { Kafka, Message } from 'kafkajs';
 import type { Config } from '../../config/index.js';
 import { loadFashionMnist, loadMnist } from '../../datasets/index.js';
 import { createLogger } from '../../logging/index.js';
-import { createKafka } from '../../stream/index.js';
+import { PRODUCE_CHUNK_BYTES, chunkByBytes, createKafka } from '../../stream/index.js';
 import { intFlag, parseFlags, ratioFlag } from '../args.js';
 import { sampleMix, type SampleKind } from '../sample-mix.js';
 
@@ -69,7 +69,7 @@ export async function produceMix(kafka: Kafka, opts: ProduceOptions): Promise<Re
         messages.push({ key: m.key, value: m.value });
         kinds.push(m.kind);
       }
-      await producer.send({ topic: opts.topic, messages, acks: -1 });
+      for (const chunk of chunkByBytes(messages, PRODUCE_CHUNK_BYTES)) await producer.send({ topic: opts.topic, messages: chunk, acks: -1 });
       for (const k of kinds) counts[k]++;
       total += messages.length;
       opts.onSent?.(counts, total);

@@ -1,0 +1,32 @@
+import type { Message } from 'kafkajs';
+
+/** Approximate wire size of a message: key, value and headers. */
+export function messageBytes(m: Message): number {
+  const len = (v: unknown): number => (v === null || v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(String(v)));
+  let n = len(m.key) + len(m.value) + 16;
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + (Array.isArray(v) ? v.reduce((a: number, x) => a + len(x), 0) : len(v));
+  return n;
+}
+
+/**
+ * Splits messages, in order, into runs of at most `maxBytes` each, so that no produce
+ * request exceeds the broker's message.max.bytes. A single larger message gets a run of
+ * its own (the broker accepts or refuses it on its own merits).
+ */
+export function chunkByBytes(messages: readonly Message[], maxBytes: number): Message[][] {
+  const out: Message[][] = [];
+  let cur: Message[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const b = messageBytes(m);
+    if (cur.length > 0 && size + b > maxBytes) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(m);
+    size += b;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}

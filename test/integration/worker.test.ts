@@ -1,0 +1,230 @@
+// The worker end to end: a real Kafka broker, the committed ONNX encoder, a real HNSW
+// bundle, and `qualm worker` as a child process.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Kafka, Message } from 'kafkajs';
+import { sampleMix } from '../../src/cli/sample-mix.js';
+import { loadConfig } from '../../src/config/index.js';
+import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
+import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
+import { OnnxEncoder } from '../../src/encoder/index.js';
+import { buildBundle } from '../../src/index/index.js';
+import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
+import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { WorkerProcess } from '../helpers/worker-process.js';
+
+const MODEL = loadConfig(process.env).modelPath;
+const bundleDir = mkdtempSync(join(tmpdir(), 'qualm-it-bundle-'));
+let broker: LocalKafka;
+let kafka: Kafka;
+const workers: WorkerProcess[] = [];
+const readers: TopicReader[] = [];
+
+before(async () => {
+  broker = await startLocalKafka();
+  console.log(`kafka broker ${broker.version} on ${broker.brokers.join(',')}`);
+  kafka = testKafka(broker.brokers);
+  // A real bundle: the committed encoder over 3000 Fashion-MNIST training images.
+  const train = loadFashionMnist('train', [SLICE_FASHION_MNIST_DIR]);
+  const n = 3000;
+  const encoder = await OnnxEncoder.open(MODEL);
+  try {
+    const emb = await encoder.embedAll(train.pixels.subarray(0, n * 784), n, 500);
+    await buildBundle(bundleDir, {
+      embeddings: emb,
+      dim: encoder.dim,
+      ids: Array.from({ length: n }, (_, i) => `fm-train#${i}`),
+      labels: Array.from(train.labels.subarray(0, n)),
+      labelNames: train.labelNames,
+      model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
+      source: { test: 'worker.test.ts' },
+      k: 20,
+    });
+  } finally {
+    await encoder.close();
+  }
+});
+
+after(async () => {
+  for (const r of readers) await r.stop().catch(() => undefined);
+  for (const w of workers) await w.stop('SIGKILL').catch(() => undefined);
+  await broker?.stop();
+  rmSync(bundleDir, { recursive: true, force: true });
+});
+
+interface Topics {
+  input: string;
+  review: string;
+  scores: string;
+  dlq: string;
+  group: string;
+}
+
+async function setup(): Promise<{ t: Topics; env: Record<string, string> }> {
+  const t: Topics = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq'), group: uniqueName('group') };
+  await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
+  return {
+    t,
+    env: {
+      KAFKA_BROKERS: broker.brokers.join(','),
+      QUALM_INPUT_TOPIC: t.input,
+      QUALM_REVIEW_TOPIC: t.review,
+      QUALM_SCORES_TOPIC: t.scores,
+      QUALM_DLQ_TOPIC: t.dlq,
+      QUALM_GROUP_ID: t.group,
+      QUALM_BUNDLE_DIR: bundleDir,
+      QUALM_MODEL_PATH: MODEL,
+      QUALM_SESSION_TIMEOUT_MS: '10000',
+      QUALM_HEARTBEAT_INTERVAL_MS: '1000',
+    },
+  };
+}
+
+async function startWorker(env: Record<string, string>): Promise<WorkerProcess> {
+  const w = await WorkerProcess.start(env);
+  workers.push(w);
+  return w;
+}
+
+async function reader(topic: string): Promise<TopicReader> {
+  const r = await TopicReader.start(kafka, topic);
+  readers.push(r);
+  return r;
+}
+
+/** n in-distribution / OOD images as wire messages, ids `${prefix}-1..n`. */
+function goodMessages(n: number, prefix: string, oodShare = 0.3): Message[] {
+  const mix = sampleMix(loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]), loadMnist(), { oodShare, malformedShare: 0, seed: 3, oversizeBytes: 0, idPrefix: prefix });
+  return Array.from({ length: n }, () => {
+    const m = mix.next().value as { key: string | null; value: string };
+    return { key: m.key, value: m.value };
+  });
+}
+
+test('N good + M malformed: exactly N scores, M DLQ records with their reasons, complete review records, offsets committed', { timeout: 180_000 }, async () => {
+  const { t, env } = await setup();
+  const good = goodMessages(300, 'g');
+  const bad: [Message, string][] = [
+    [{ key: 'b1', value: '{"id":"b1","input":{"features":[0.1' }, 'QUALM_BAD_JSON'],
+    [{ key: 'b2', value: JSON.stringify({ id: 'b2', input: { features: [0.1, 0.2] } }) }, 'QUALM_WRONG_LENGTH'],
+    [{ key: 'b3', value: `{"id":"b3","input":{"features":[NaN${',0'.repeat(783)}]}}` }, 'QUALM_NON_FINITE'],
+    [{ key: null, value: JSON.stringify({ input: { features: new Array<number>(784).fill(0) } }) }, 'QUALM_MISSING_ID'],
+    [{ key: 'b5', value: JSON.stringify({ id: 'b5', input: { features: new Array<number>(784).fill(0) }, pad: 'x'.repeat(300_000) }) }, 'QUALM_OVERSIZE'],
+    [{ key: 'b6', value: JSON.stringify({ id: 'b6', input: { text: 'a shoe' } }) }, 'QUALM_UNSUPPORTED_INPUT'],
+  ];
+  // Bad messages interleaved with the good ones.
+  const all: Message[] = [];
+  good.forEach((m, i) => {
+    all.push(m);
+    if (i % 50 === 25) all.push((bad[Math.floor(i / 50)] as [Message, string])[0]);
+  });
+  assert.equal(all.length, 306);
+  await produce(kafka, t.input, all);
+
+  const scores = await reader(t.scores);
+  const dlq = await reader(t.dlq);
+  const review = await reader(t.review);
+  const w = await startWorker(env);
+  await scores.waitForCount(300, 'score records', 120_000);
+  await dlq.waitForCount(6, 'DLQ records');
+  await waitFor(async () => (await committedOffset(kafka, t.group, t.input)) === 306, 'offsets committed to 306');
+
+  const s = scores.json<ScoreRecord>();
+  assert.equal(s.length, 300, 'exactly one score per good message');
+  assert.deepEqual(new Set(s.map((r) => r.id)), new Set(good.map((m) => m.key)));
+  const codes = dlq.messages.map((m) => readDlqHeaders(m.headers as Record<string, unknown>));
+  assert.deepEqual(codes.map((c) => c?.code), bad.map(([, code]) => code));
+  for (const [i, c] of codes.entries()) {
+    assert.ok(c !== undefined && c.message.length > 10, 'a readable reason');
+    assert.equal(c.source.topic, t.input);
+    assert.equal(dlq.messages[i]?.value?.toString(), (bad[i] as [Message, string])[0].value?.toString(), 'original bytes preserved');
+  }
+
+  // Every flagged score has its review record, complete.
+  const flaggedIds = new Set(s.filter((r) => r.flagged).map((r) => r.id));
+  assert.ok(flaggedIds.size > 0, 'some samples are flagged');
+  await review.waitForCount(flaggedIds.size, 'review records');
+  const reviews = review.json<ReviewRecord>();
+  assert.deepEqual(new Set(reviews.map((r) => r.id)), flaggedIds);
+  for (const r of reviews) {
+    assert.ok(r.uncertainty >= 0 && r.uncertainty <= 1);
+    assert.equal(r.neighbors.length, 20);
+    assert.ok(r.neighbors.every((n) => n.ref_id.startsWith('fm-train#') && n.label !== null && n.distance >= 0));
+    assert.ok(['out_of_distribution', 'ambiguous_neighborhood', 'low_density'].includes(r.reason));
+    assert.ok(typeof r.suggested_label === 'string' && typeof r.predicted_accuracy === 'number');
+    assert.ok(r.explanation.length > 20);
+    assert.equal(r.source.topic, t.input);
+    assert.ok(typeof r.meta?.source === 'string');
+    assert.ok(r.index_version.length > 0 && r.model_version.startsWith('fmnist-simclr@'));
+  }
+  // MNIST digits are far from Fashion-MNIST: most of them are flagged.
+  const mnist = s.filter((r) => r.meta?.source === 'mnist');
+  const mnistFlagged = mnist.filter((r) => r.flagged).length / mnist.length;
+  assert.ok(mnistFlagged > 0.8, `MNIST flag share ${mnistFlagged}`);
+
+  const metrics = await w.metrics();
+  assert.match(metrics, /^qualm_messages_consumed_total\{topic="[^"]+"\} 306$/m);
+  assert.match(metrics, /^qualm_samples_scored_total 300$/m);
+  assert.match(metrics, /^qualm_dlq_messages_total\{code="QUALM_OVERSIZE"\} 1$/m);
+  assert.match(metrics, /^qualm_bundle_references 3000$/m);
+  assert.match(metrics, /^qualm_stage_duration_seconds_count\{stage="encode"\} [1-9]/m);
+  assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
+});
+
+test('a worker killed mid-stream: its successor re-processes at most the uncommitted batch and loses nothing', { timeout: 240_000 }, async () => {
+  const { t, env } = await setup();
+  const n = 3000;
+  await produce(kafka, t.input, goodMessages(n, 'k'));
+  const scores = await reader(t.scores);
+  const first = await startWorker({ ...env, QUALM_INFERENCE_BATCH: '64' });
+  await scores.waitForCount(200, 'first scores', 120_000);
+  const killed = await first.stop('SIGKILL');
+  assert.equal(killed.signal, 'SIGKILL');
+  const committedAtKill = await committedOffset(kafka, t.group, t.input);
+  assert.ok(committedAtKill > 0 && committedAtKill < n, `committed ${committedAtKill} of ${n} before the kill`);
+  const beforeRestart = scores.json<ScoreRecord>().length;
+
+  await startWorker(env);
+  await waitFor(() => new Set(scores.json<ScoreRecord>().map((r) => r.id)).size === n, `all ${n} ids scored`, 180_000);
+  await waitFor(async () => (await committedOffset(kafka, t.group, t.input)) === n, 'everything committed');
+
+  const all = scores.json<ScoreRecord>();
+  const perOffset = new Map<string, number>();
+  for (const r of all) perOffset.set(r.source.offset, (perOffset.get(r.source.offset) ?? 0) + 1);
+  const dup = [...perOffset.entries()].filter(([, c]) => c > 1).map(([o]) => Number(o)).sort((a, b) => a - b);
+  console.log(`killed after ${beforeRestart} scores, committed ${committedAtKill}; re-processed ${dup.length}`);
+  assert.ok(dup.every((o) => o >= committedAtKill), 'nothing below the committed offset is processed twice');
+  // The re-processed offsets are one contiguous run starting at the committed offset: the batch in flight.
+  if (dup.length > 0) {
+    assert.equal(dup[0], committedAtKill);
+    assert.equal(dup[dup.length - 1], committedAtKill + dup.length - 1);
+  }
+  assert.ok([...perOffset.values()].every((c) => c <= 2));
+});
+
+test('SIGTERM drains: the worker finishes and commits what it published, exits 0, and a successor continues without duplicates', { timeout: 240_000 }, async () => {
+  const { t, env } = await setup();
+  const n = 3000;
+  await produce(kafka, t.input, goodMessages(n, 'd'));
+  const scores = await reader(t.scores);
+  const w = await startWorker(env);
+  await scores.waitForCount(200, 'first scores', 120_000);
+  const res = await w.stop('SIGTERM');
+  assert.deepEqual(res, { code: 0, signal: null }, `worker log:\n${w.log().slice(-2000)}`);
+  assert.match(w.log(), /"event":"worker_stopped"/);
+  const committed = await committedOffset(kafka, t.group, t.input);
+  // Give the reader time to see everything the drained worker published (acks=all, so it is there).
+  await waitFor(() => scores.messages.length >= committed, `${committed} scores visible`);
+  const published = new Set(scores.json<ScoreRecord>().map((r) => Number(r.source.offset)));
+  assert.equal(published.size, committed, 'everything published was committed, nothing more');
+  assert.ok(committed < n, 'stopped mid-stream');
+
+  await startWorker(env);
+  await scores.waitForCount(n, 'all scores', 180_000);
+  const offsets = scores.json<ScoreRecord>().map((r) => r.source.offset);
+  assert.equal(new Set(offsets).size, n);
+  assert.equal(offsets.length, n, 'no duplicates after a graceful stop');
+});
