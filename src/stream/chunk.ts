@@ -2,7 +2,7 @@ import type { Message } from 'kafkajs';
 
 /** Approximate wire size of a message: key, value and headers. */
 export function messageBytes(m: Message): number {
-  const len = (v: unknown): number => (v === null || v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(String(v)));
+  const len = (v: Buffer | string | null | undefined): number => (v === null || v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v));
   let n = len(m.key) + len(m.value) + 16;
   for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + (Array.isArray(v) ? v.reduce((a: number, x) => a + len(x), 0) : len(v));
   return n;
