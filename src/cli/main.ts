@@ -3,6 +3,7 @@ import { ConfigError, describeError, isQualmError } from '../errors.js';
 import { UsageError } from './args.js';
 import * as buildIndex from './commands/build-index.js';
 import * as demo from './commands/demo.js';
+import * as probe from './commands/probe.js';
 import * as produce from './commands/produce.js';
 import * as worker from './commands/worker.js';
 
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   'build-index': buildIndex,
   produce,
   demo,
+  probe,
 };
 
 export const MAIN_HELP = `qualm: label-free uncertainty monitoring for contrastive encoders on Kafka
@@ -27,6 +29,7 @@ Commands:
   build-index   embed a labelled reference set and write a new reference bundle
   produce       stream Fashion-MNIST / MNIST / malformed samples to the input topic
   demo          the whole path on a local Kafka broker, with a live summary
+  probe         linear-probe accuracy of the encoder on Fashion-MNIST (for the model card)
 
 Run 'qualm <command> --help' for a command's options. Configuration comes from environment
 variables (or a JSON file named by QUALM_CONFIG_FILE): see the README.`;

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Consumer, Kafka } from 'kafkajs';
+import { pino } from 'pino';
 import type { Config } from '../../config/index.js';
 import { readDlqHeaders, type ScoreRecord } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
@@ -199,7 +200,8 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     await waitReady(metricsPort, worker, logPath, 120_000);
 
     const tally: Tally = { scored: 0, flagged: 0, reviews: 0, dlq: 0, bySource: new Map(), dlqByCode: new Map(), seen: new Set(), lastOutputAt: 0 };
-    const kafka = createKafka(config, createLogger('warn'), '-demo');
+    // The demo's own Kafka clients log to a file: stdout is the live summary, its last line the JSON.
+    const kafka = createKafka(config, createLogger('info', pino.destination({ dest: join(runDir, 'demo-clients.log'), sync: true })), '-demo');
     monitor = await startMonitor(kafka, config, scoresTopic, tally);
 
     let sent = 0;

@@ -1,0 +1,1 @@
+export { trainLinearProbe, accuracy, DEFAULT_PROBE, type LinearProbe, type ProbeOptions } from './linear-probe.js';
