@@ -170,7 +170,7 @@ export const OPTIONS = {
     env: 'QUALM_DENSITY_WEIGHT',
     default: '0.5',
     unit: 'ratio [0,1]',
-    description: 'Weight of the density signal in the combined uncertainty; the rest goes to label disagreement.',
+    description: 'Weight of the density signal in the combined score; the rest goes to label disagreement. build-index stores it (with the calibration computed for it) in the bundle; workers use the bundle\'s value.',
     schema: num(0, 1),
   },
   oodPercentile: {
@@ -191,7 +191,7 @@ export const OPTIONS = {
     env: 'QUALM_FLAG_THRESHOLD',
     default: '0.5',
     unit: 'ratio [0,1]',
-    description: 'Uncertainty at or above which a sample is flagged (threshold policy, and target_rate warm-up).',
+    description: 'Uncertainty at or above which a sample is flagged (threshold policy, and target_rate warm-up). Uncertainty is calibrated on the training references, so on in-distribution traffic about 1 - threshold of the samples are flagged.',
     schema: num(0, 1),
   },
   targetFlagRate: {

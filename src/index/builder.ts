@@ -14,6 +14,7 @@ import {
   type BundleManifest,
 } from './manifest.js';
 import { empiricalQuantiles } from './quantiles.js';
+import type { DensityStats, Neighbors } from './types.js';
 
 export interface HnswParams {
   /** Graph degree. */
@@ -38,12 +39,19 @@ export interface BuildInput {
   /** Free-form description of where the references came from. */
   source: Record<string, unknown>;
   k: number;
+  /** Density weight of the combined score; stored in the bundle for the workers. */
+  densityWeight: number;
+  /**
+   * Raw combined score of one reference from its leave-one-out neighbours; the quantiles of
+   * these calibrate the workers' uncertainty. Omitted: no calibration is stored.
+   */
+  referenceScore?: (neighbors: Neighbors, density: DensityStats) => number;
   hnsw?: HnswParams;
   /** Query ef for the leave-one-out pass. */
   efSearch?: number;
 }
 
-export type BuildPhase = 'insert' | 'leave-one-out' | 'write';
+export type BuildPhase = 'insert' | 'leave-one-out' | 'calibrate' | 'write';
 export interface BuildOptions {
   onProgress?: (phase: BuildPhase, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -112,12 +120,19 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
   index.setEf(Math.max(input.efSearch ?? 100, k + 1));
   const looMean = new Float64Array(n);
   const looKth = new Float64Array(n);
+  // Each reference's k nearest others, kept for the combined-score calibration below.
+  const looRows = new Int32Array(n * k);
+  const looDist = new Float64Array(n * k);
   for (let i = 0; i < n; i++) {
     const res = index.searchKnn(row(i), k + 1);
     const pairs = res.neighbors.map((nb, j) => [nb, res.distances[j] as number] as const).filter(([nb]) => nb !== i);
     pairs.sort((a, b) => a[1] - b[1]);
     const kept = pairs.slice(0, k);
     let sum = 0;
+    kept.forEach(([nb, d], j) => {
+      looRows[i * k + j] = nb;
+      looDist[i * k + j] = Math.max(0, d);
+    });
     for (const [, d] of kept) sum += Math.max(0, d);
     looMean[i] = sum / kept.length;
     looKth[i] = Math.max(0, kept[kept.length - 1]?.[1] ?? 0);
@@ -126,6 +141,31 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       checkAborted(opts.signal);
       await new Promise((r) => setImmediate(r));
     }
+  }
+
+  const looMeanQuantiles = empiricalQuantiles(looMean, STAT_QUANTILES);
+  const looKthQuantiles = empiricalQuantiles(looKth, STAT_QUANTILES);
+  const density: DensityStats = { k, looMeanKnnQuantiles: looMeanQuantiles, looKthKnnQuantiles: looKthQuantiles };
+  let looScoreQuantiles: number[] | null = null;
+  if (input.referenceScore !== undefined) {
+    const scores = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const rows = Array.from(looRows.subarray(i * k, (i + 1) * k));
+      scores[i] = input.referenceScore(
+        {
+          ids: rows.map((r) => ids[r] as string),
+          labels: labels === null ? null : rows.map((r) => labels[r] as number),
+          distances: Array.from(looDist.subarray(i * k, (i + 1) * k)),
+        },
+        density,
+      );
+      if (i % 5000 === 4999 || i === n - 1) {
+        progress('calibrate', i + 1, n);
+        checkAborted(opts.signal);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    looScoreQuantiles = empiricalQuantiles(scores, STAT_QUANTILES);
   }
 
   const version = opts.version ?? defaultVersion();
@@ -159,9 +199,11 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       labels: labels === null ? null : { names: [...(input.labelNames ?? [])] },
       reference_stats: {
         k,
-        loo_mean_knn_quantiles: empiricalQuantiles(looMean, STAT_QUANTILES),
-        loo_kth_knn_quantiles: empiricalQuantiles(looKth, STAT_QUANTILES),
+        loo_mean_knn_quantiles: looMeanQuantiles,
+        loo_kth_knn_quantiles: looKthQuantiles,
+        loo_score_quantiles: looScoreQuantiles,
       },
+      scoring: { density_weight: input.densityWeight },
       source: input.source,
       files: checksums,
     };

@@ -1,4 +1,4 @@
-export type { Neighbors, ReferenceStats } from './types.js';
+export type { DensityStats, Neighbors, ReferenceStats } from './types.js';
 export { IndexSnapshot } from './snapshot.js';
 export { buildBundle, movePointer, DEFAULT_HNSW, STAT_QUANTILES, type BuildInput, type BuildOptions, type BuildPhase, type BuildResult, type HnswParams } from './builder.js';
 export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './loader.js';

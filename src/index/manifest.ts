@@ -34,7 +34,10 @@ export const bundleManifestSchema = z.object({
     k: z.number().int().positive(),
     loo_mean_knn_quantiles: sortedNumbers,
     loo_kth_knn_quantiles: sortedNumbers,
+    loo_score_quantiles: sortedNumbers.nullable(),
   }),
+  /** Parameters of the scoring the score quantiles were computed with; workers use them. */
+  scoring: z.object({ density_weight: z.number().min(0).max(1) }),
   source: z.record(z.string(), z.unknown()),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
 });

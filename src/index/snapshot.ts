@@ -11,6 +11,8 @@ export class IndexSnapshot {
   readonly stats: ReferenceStats;
   readonly labelNames: readonly string[];
   readonly loadedAt: number;
+  /** Density weight of the combination the bundle was calibrated with. */
+  readonly densityWeight: number;
 
   constructor(
     readonly manifest: BundleManifest,
@@ -25,7 +27,9 @@ export class IndexSnapshot {
       k: manifest.reference_stats.k,
       looMeanKnnQuantiles: manifest.reference_stats.loo_mean_knn_quantiles,
       looKthKnnQuantiles: manifest.reference_stats.loo_kth_knn_quantiles,
+      looScoreQuantiles: manifest.reference_stats.loo_score_quantiles,
     };
+    this.densityWeight = manifest.scoring.density_weight;
     index.setEf(Math.max(efSearch, manifest.reference_stats.k));
     this.loadedAt = Date.now();
   }

@@ -9,7 +9,16 @@ export interface ReferenceStats {
   readonly looMeanKnnQuantiles: readonly number[];
   /** The same for the distance to the k-th nearest other reference. */
   readonly looKthKnnQuantiles: readonly number[];
+  /**
+   * Quantiles of the references' own leave-one-out raw combined score (see scoring), which
+   * turn a raw score into "the share of training references more certain than this";
+   * null for a bundle built without them.
+   */
+  readonly looScoreQuantiles: readonly number[] | null;
 }
+
+/** The density part of the reference statistics, available before any combined score. */
+export type DensityStats = Omit<ReferenceStats, 'looScoreQuantiles'>;
 
 /** The k nearest references of one query, nearest first. */
 export interface Neighbors {

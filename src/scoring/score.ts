@@ -1,4 +1,4 @@
-import type { Neighbors, ReferenceStats } from '../index/index.js';
+import type { DensityStats, Neighbors, ReferenceStats } from '../index/index.js';
 import { meanDistance, percentileRank } from './density.js';
 import { labelVote } from './labels.js';
 
@@ -22,7 +22,14 @@ export interface ScoreOptions {
 
 export interface Score {
   readonly signals: Signals;
-  /** Combined uncertainty in [0, 1]; higher means more likely wrong. */
+  /** The combination of the signals before calibration, in [0, 1]. */
+  readonly rawScore: number;
+  /**
+   * Uncertainty in [0, 1]; higher means more likely wrong. With calibrated reference
+   * statistics: the share of training references whose own (leave-one-out) raw score is
+   * lower, so that on in-distribution data a threshold t flags about 1 - t of the samples.
+   * Without: the raw score.
+   */
   readonly uncertainty: number;
   /** Index of the suggested label, or -1 without labels. */
   readonly suggestedLabel: number;
@@ -37,6 +44,14 @@ export interface Score {
 export function combineUncertainty(densityPercentile: number, labelAgreement: number | null, densityWeight: number): number {
   const u = labelAgreement === null ? densityPercentile : densityWeight * densityPercentile + (1 - densityWeight) * (1 - labelAgreement);
   return Math.min(1, Math.max(0, u));
+}
+
+/**
+ * The raw score of one reference from its leave-one-out neighbours, for the calibration that
+ * build-index stores in the bundle (BuildInput.referenceScore).
+ */
+export function referenceScorer(opts: ScoreOptions): (neighbors: Neighbors, density: DensityStats) => number {
+  return (neighbors, density) => scoreNeighbors(neighbors, { ...density, looScoreQuantiles: null }, opts).rawScore;
 }
 
 /** Scores one embedding from its neighbours and the bundle's reference statistics. */
@@ -55,9 +70,11 @@ export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts
     labelEntropy = vote.entropy;
     suggestedLabel = vote.topLabel;
   }
+  const rawScore = combineUncertainty(densityPercentile, labelAgreement, opts.densityWeight);
   return {
     signals: { meanKnnDistance, kthKnnDistance, densityPercentile, labelAgreement, labelEntropy },
-    uncertainty: combineUncertainty(densityPercentile, labelAgreement, opts.densityWeight),
+    rawScore,
+    uncertainty: stats.looScoreQuantiles === null ? rawScore : percentileRank(rawScore, stats.looScoreQuantiles),
     suggestedLabel,
     predictedAccuracy: labelAgreement,
   };

@@ -61,7 +61,7 @@ export class BatchScorer {
   private readonly spec: InputSpec;
 
   constructor(
-    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'densityWeight' | 'oodPercentile' | 'scoresTopic'>,
+    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'oodPercentile' | 'scoresTopic'>,
     private readonly embedder: Embedder,
     private readonly snapshot: () => IndexSnapshot,
     private readonly policy: FlagPolicy,
@@ -112,7 +112,8 @@ export class BatchScorer {
     endSearch();
 
     const endScore = this.metrics.time('score');
-    const scoreOpts = { densityWeight: this.config.densityWeight, numLabels: snap.labelNames.length };
+    // The bundle's weight: its calibration was computed with it.
+    const scoreOpts = { densityWeight: snap.densityWeight, numLabels: snap.labelNames.length };
     const modelVersion = `${this.embedder.manifest.name}@${this.embedder.manifest.version}`;
     good.forEach((g, i) => {
       const nb = neighbors[i];

@@ -12,6 +12,7 @@ import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/c
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { OnnxEncoder } from '../../src/encoder/index.js';
 import { buildBundle } from '../../src/index/index.js';
+import { referenceScorer } from '../../src/scoring/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
@@ -42,6 +43,8 @@ before(async () => {
       model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
       source: { test: 'worker.test.ts' },
       k: 20,
+      densityWeight: 0.5,
+      referenceScore: referenceScorer({ densityWeight: 0.5, numLabels: 10 }),
     });
   } finally {
     await encoder.close();

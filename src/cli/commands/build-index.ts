@@ -2,6 +2,7 @@ import type { Config } from '../../config/index.js';
 import { loadFashionMnist } from '../../datasets/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { buildBundle, type BuildResult } from '../../index/index.js';
+import { referenceScorer } from '../../scoring/index.js';
 import { intFlag, parseFlags } from '../args.js';
 import { Progress } from '../progress.js';
 
@@ -53,6 +54,8 @@ export async function buildFashionMnistBundle(config: Config, opts: BuildIndexOp
         model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
         source: { dataset: train.name, origin: train.origin, count: n },
         k: opts.k,
+        densityWeight: config.densityWeight,
+        referenceScore: referenceScorer({ densityWeight: config.densityWeight, numLabels: train.labelNames.length }),
         efSearch: config.efSearch,
       },
       {

@@ -30,6 +30,7 @@ function randomInput(n: number, dim: number, seed: number): BuildInput & { vecto
     model: { name: 'test', version: '1', sha256: 'a'.repeat(64) },
     source: { test: true },
     k: 5,
+    densityWeight: 0.5,
   };
 }
 

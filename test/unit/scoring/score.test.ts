@@ -27,7 +27,7 @@ test('scoreNeighbors against a brute-force kNN over random labelled references',
   const labels = refs.map((r) => ((r[0] as number) > 0 ? 1 : 0) + ((r[1] as number) > 0 ? 2 : 0));
   const loo = refs.map((r, i) => bruteKnn(refs, r, k, i).d.reduce((a, b) => a + b, 0) / k);
   const q = empiricalQuantiles(loo, 1001);
-  const stats = { k, looMeanKnnQuantiles: q, looKthKnnQuantiles: q };
+  const stats = { k, looMeanKnnQuantiles: q, looKthKnnQuantiles: q, looScoreQuantiles: null };
   for (let t = 0; t < 50; t++) {
     const z = unit(rnd, dim);
     const { rows, d } = bruteKnn(refs, z, k);
@@ -50,7 +50,7 @@ test('scoreNeighbors against a brute-force kNN over random labelled references',
 test('a point far from every reference scores near 1 on density', () => {
   const q = empiricalQuantiles([0.1, 0.12, 0.15, 0.2], 11);
   const nb: Neighbors = { ids: ['a', 'b'], labels: [0, 0], distances: [0.8, 0.9] };
-  const s = scoreNeighbors(nb, { k: 2, looMeanKnnQuantiles: q, looKthKnnQuantiles: q }, { densityWeight: 0.5, numLabels: 2 });
+  const s = scoreNeighbors(nb, { k: 2, looMeanKnnQuantiles: q, looKthKnnQuantiles: q, looScoreQuantiles: null }, { densityWeight: 0.5, numLabels: 2 });
   assert.equal(s.signals.densityPercentile, 1);
   assert.equal(s.uncertainty, 0.5);
 });
@@ -60,7 +60,7 @@ test('without labels the uncertainty is the density percentile alone', () => {
   assert.equal(combineUncertainty(0.7, 0.5, 0), 0.5);
   assert.equal(combineUncertainty(0.7, 0.5, 1), 0.7);
   const q = [0.1, 0.2, 0.3];
-  const s = scoreNeighbors({ ids: ['a'], labels: null, distances: [0.2] }, { k: 1, looMeanKnnQuantiles: q, looKthKnnQuantiles: q }, { densityWeight: 0.5, numLabels: 0 });
+  const s = scoreNeighbors({ ids: ['a'], labels: null, distances: [0.2] }, { k: 1, looMeanKnnQuantiles: q, looKthKnnQuantiles: q, looScoreQuantiles: null }, { densityWeight: 0.5, numLabels: 0 });
   assert.equal(s.uncertainty, 0.5);
   assert.equal(s.signals.labelAgreement, null);
   assert.equal(s.predictedAccuracy, null);

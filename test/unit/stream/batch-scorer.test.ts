@@ -52,6 +52,7 @@ before(async () => {
     model: { name: 'identity', version: '0', sha256: 'c'.repeat(64) },
     source: {},
     k: 10,
+    densityWeight: 0.5,
   });
   snap = await loadCurrentBundle(root, { efSearch: 100 });
 });
@@ -66,7 +67,7 @@ const msg = (offset: number, value: unknown, key: string | null = null): InMessa
 test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far ones flagged', async () => {
   const embedder = new IdentityEmbedder();
   const scorer = new BatchScorer(
-    { maxMessageBytes: 10_000, inferenceBatch: 2, densityWeight: 0.5, oodPercentile: 0.99, scoresTopic: 'scores' },
+    { maxMessageBytes: 10_000, inferenceBatch: 2, oodPercentile: 0.99, scoresTopic: 'scores' },
     embedder,
     () => snap,
     new ThresholdPolicy(0.5),
@@ -123,7 +124,7 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
 
 test('without a scores topic only review and DLQ records are made', async () => {
   const scorer = new BatchScorer(
-    { maxMessageBytes: 10_000, inferenceBatch: 64, densityWeight: 0.5, oodPercentile: 0.99, scoresTopic: undefined },
+    { maxMessageBytes: 10_000, inferenceBatch: 64, oodPercentile: 0.99, scoresTopic: undefined },
     new IdentityEmbedder(),
     () => snap,
     new ThresholdPolicy(0.5),
