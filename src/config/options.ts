@@ -189,7 +189,7 @@ export const OPTIONS = {
   },
   flagThreshold: {
     env: 'QUALM_FLAG_THRESHOLD',
-    default: '0.5',
+    default: '0.9',
     unit: 'ratio [0,1]',
     description: 'Uncertainty at or above which a sample is flagged (threshold policy, and target_rate warm-up). Uncertainty is calibrated on the training references, so on in-distribution traffic about 1 - threshold of the samples are flagged.',
     schema: num(0, 1),
