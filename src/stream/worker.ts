@@ -19,6 +19,8 @@ export interface WorkerDeps {
   snapshot: () => IndexSnapshot;
   metrics: QualmMetrics;
   logger: Logger;
+  /** Called when the consumer has crashed and kafkajs will not restart it: the process should exit. */
+  onFatal?: (err: Error) => void;
 }
 
 export function createPolicy(c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow'>): FlagPolicy {
@@ -60,6 +62,7 @@ export class StreamWorker {
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.joined = false;
       this.log.error({ event: 'consumer_crash', error: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) deps.onFatal?.(e.payload.error);
     });
     this.consumer.on(this.consumer.events.STOP, () => {
       this.joined = false;

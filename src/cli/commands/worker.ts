@@ -46,7 +46,16 @@ export async function run(argv: string[], config: Config): Promise<number> {
     'reference bundle loaded',
   );
 
-  const worker = new StreamWorker({ config, kafka: createKafka(config, logger), embedder: encoder, snapshot: () => snapshot, metrics, logger });
+  let fatal: ((err: Error) => void) | undefined;
+  const worker = new StreamWorker({
+    config,
+    kafka: createKafka(config, logger),
+    embedder: encoder,
+    snapshot: () => snapshot,
+    metrics,
+    logger,
+    onFatal: (err) => fatal?.(err),
+  });
   let server: HealthServer | undefined;
 
   let stopping: Promise<void> | undefined;
@@ -70,6 +79,8 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const done = new Promise<number>((resolve) => {
     process.once('SIGTERM', () => void stop('SIGTERM').then(() => resolve(0)));
     process.once('SIGINT', () => void stop('SIGINT').then(() => resolve(0)));
+    // A consumer that kafkajs gives up on ends the process, so that its supervisor restarts it.
+    fatal = (err) => void stop(`consumer crashed: ${describeError(err)}`).then(() => resolve(1));
   });
 
   try {
