@@ -1,4 +1,7 @@
 import { row, type ImageSet } from '../datasets/index.js';
+import { seededRandom } from '../util/random.js';
+
+export { seededRandom };
 
 export const MALFORMED_KINDS = ['bad_json', 'wrong_length', 'nan', 'missing_id', 'oversize'] as const;
 export type MalformedKind = (typeof MALFORMED_KINDS)[number];
@@ -20,18 +23,6 @@ export interface MixedMessage {
   readonly kind: SampleKind;
   readonly key: string | null;
   readonly value: string;
-}
-
-/** mulberry32: a small seeded generator, so that a stream is reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function features(set: ImageSet, i: number): number[] {

@@ -1,3 +1,5 @@
+import { seededRandom } from '../util/random.js';
+
 /**
  * The downstream probe: multinomial logistic (softmax) regression on frozen embeddings,
  * trained with mini-batch Adam on standardised features. Deterministic for a given seed.
@@ -19,16 +21,6 @@ export interface LinearProbe {
   /** Class probabilities for n rows (row-major n x numClasses). */
   predictProba(x: Float32Array, n: number): Float64Array;
   predict(x: Float32Array, n: number): Int32Array;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function softmaxRow(logits: Float64Array, off: number, c: number): void {
@@ -76,7 +68,7 @@ export function trainLinearProbe(
   const beta2 = 0.999;
   const eps = 1e-8;
   const order = Int32Array.from({ length: n }, (_, i) => i);
-  const rand = rng(opts.seed);
+  const rand = seededRandom(opts.seed);
   const logits = new Float64Array(opts.batchSize * c);
   let step = 0;
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
