@@ -120,8 +120,6 @@ export class StreamWorker {
     const c = this.deps.config;
     const m = this.deps.metrics;
     const endBatch = m.time('batch');
-    m.consumed.inc({ topic: batch.topic }, batch.messages.length);
-    m.batchSize.observe(batch.messages.length);
 
     const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, () => payload.heartbeat());
 
@@ -158,6 +156,9 @@ export class StreamWorker {
     endCommit();
     await payload.heartbeat();
 
+    // Counted once committed, so that a retried batch is not counted twice.
+    m.consumed.inc({ topic: batch.topic }, batch.messages.length);
+    m.batchSize.observe(batch.messages.length);
     m.scored.inc(out.uncertainties.length);
     for (const u of out.uncertainties) m.uncertainty.observe(u);
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
