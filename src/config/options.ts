@@ -168,7 +168,7 @@ export const OPTIONS = {
   },
   densityWeight: {
     env: 'QUALM_DENSITY_WEIGHT',
-    default: '0.5',
+    default: '0.9',
     unit: 'ratio [0,1]',
     description: 'Weight of the density signal in the combined score; the rest goes to label disagreement. build-index stores it (with the calibration computed for it) in the bundle; workers use the bundle\'s value.',
     schema: num(0, 1),

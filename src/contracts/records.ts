@@ -22,6 +22,10 @@ export interface SignalsRecord {
   kth_knn_distance: number;
   /** Share of references whose own leave-one-out mean kNN distance is below this sample's, in [0,1]. */
   density_percentile: number;
+  /** Mean kNN distance over the neighbours' own mean kNN distances (about 1 inside a cluster). */
+  relative_density: number;
+  /** Share of references whose own relative density is lower, in [0,1]. */
+  relative_density_percentile: number;
   /** Distance-weighted vote share of the top neighbour label, in [0,1]; null without labels. */
   label_agreement: number | null;
   /** Entropy of the neighbour label distribution, normalised to [0,1]; null without labels. */

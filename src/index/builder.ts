@@ -10,10 +10,12 @@ import {
   INDEX_FILE,
   LABELS_FILE,
   MANIFEST_FILE,
+  RADII_FILE,
   POINTER_FILE,
   type BundleManifest,
 } from './manifest.js';
 import { empiricalQuantiles } from './quantiles.js';
+import { relativeDensity } from '../util/relative-density.js';
 import type { DensityStats, Neighbors } from './types.js';
 
 export interface HnswParams {
@@ -74,7 +76,7 @@ function defaultVersion(): string {
   return `v${ts}-${randomBytes(3).toString('hex')}`;
 }
 
-async function writeDurable(path: string, data: string): Promise<void> {
+async function writeDurable(path: string, data: string | Buffer): Promise<void> {
   const fh = await open(path, 'w');
   try {
     await fh.writeFile(data);
@@ -143,9 +145,22 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
     }
   }
 
+  // Relative density: a reference's mean kNN distance against its neighbours' own.
+  const looRelative = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < k; j++) s += looMean[looRows[i * k + j] as number] as number;
+    looRelative[i] = relativeDensity(looMean[i] as number, s / k);
+  }
   const looMeanQuantiles = empiricalQuantiles(looMean, STAT_QUANTILES);
   const looKthQuantiles = empiricalQuantiles(looKth, STAT_QUANTILES);
-  const density: DensityStats = { k, looMeanKnnQuantiles: looMeanQuantiles, looKthKnnQuantiles: looKthQuantiles };
+  const looRelativeQuantiles = empiricalQuantiles(looRelative, STAT_QUANTILES);
+  const density: DensityStats = {
+    k,
+    looMeanKnnQuantiles: looMeanQuantiles,
+    looKthKnnQuantiles: looKthQuantiles,
+    looRelativeDensityQuantiles: looRelativeQuantiles,
+  };
   let looScoreQuantiles: number[] | null = null;
   if (input.referenceScore !== undefined) {
     const scores = new Float64Array(n);
@@ -156,6 +171,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
           ids: rows.map((r) => ids[r] as string),
           labels: labels === null ? null : rows.map((r) => labels[r] as number),
           distances: Array.from(looDist.subarray(i * k, (i + 1) * k)),
+          radii: rows.map((r) => looMean[r] as number),
         },
         density,
       );
@@ -178,7 +194,10 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
     progress('write', 0, 1);
     await index.writeIndex(join(tmpDir, INDEX_FILE));
     await writeDurable(join(tmpDir, IDS_FILE), JSON.stringify(ids));
-    const files = [INDEX_FILE, IDS_FILE];
+    const radii = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) radii.writeFloatLE(looMean[i] as number, i * 4);
+    await writeDurable(join(tmpDir, RADII_FILE), radii);
+    const files = [INDEX_FILE, IDS_FILE, RADII_FILE];
     if (labels !== null) {
       await writeDurable(join(tmpDir, LABELS_FILE), JSON.stringify(labels));
       files.push(LABELS_FILE);
@@ -201,6 +220,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
         k,
         loo_mean_knn_quantiles: looMeanQuantiles,
         loo_kth_knn_quantiles: looKthQuantiles,
+        loo_relative_density_quantiles: looRelativeQuantiles,
         loo_score_quantiles: looScoreQuantiles,
       },
       scoring: { density_weight: input.densityWeight },

@@ -4,4 +4,4 @@ export { buildBundle, movePointer, DEFAULT_HNSW, STAT_QUANTILES, type BuildInput
 export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './loader.js';
 export { empiricalQuantiles } from './quantiles.js';
 export { sha256File } from '../util/sha256.js';
-export { BUNDLE_FORMAT_VERSION, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, type BundleManifest } from './manifest.js';
+export { BUNDLE_FORMAT_VERSION, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, type BundleManifest } from './manifest.js';

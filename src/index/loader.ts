@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
-import { IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
+import { IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, RADII_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
 
 export interface LoadOptions {
@@ -66,7 +66,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   if (opts.expectModelSha256 !== undefined && manifest.model.sha256 !== opts.expectModelSha256) {
     throw invalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
   }
-  const required = [INDEX_FILE, IDS_FILE, ...(manifest.labels === null ? [] : [LABELS_FILE])];
+  const required = [INDEX_FILE, IDS_FILE, RADII_FILE, ...(manifest.labels === null ? [] : [LABELS_FILE])];
   for (const f of required) {
     if (manifest.files[f] === undefined) throw invalid(version, `manifest lists no checksum for ${f}`);
   }
@@ -97,6 +97,15 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     labels = raw as number[];
   }
 
+  const rawRadii = await readFile(join(dir, RADII_FILE));
+  if (rawRadii.length !== manifest.count * 4) throw invalid(version, `${RADII_FILE} holds ${rawRadii.length} bytes, expected ${manifest.count * 4}`);
+  const radii = new Float32Array(manifest.count);
+  for (let i = 0; i < manifest.count; i++) {
+    const r = rawRadii.readFloatLE(i * 4);
+    if (!Number.isFinite(r) || r < 0) throw invalid(version, `${RADII_FILE} row ${i} is ${r}, not a distance`);
+    radii[i] = r;
+  }
+
   const index = new hnswlib.HierarchicalNSW('cosine', manifest.model.dim);
   try {
     await index.readIndex(join(dir, INDEX_FILE));
@@ -110,7 +119,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     throw invalid(version, `index holds ${index.getCurrentCount()} vectors, manifest says ${manifest.count}`);
   }
 
-  const snapshot = new IndexSnapshot(manifest, index, ids, labels, opts.efSearch);
+  const snapshot = new IndexSnapshot(manifest, index, ids, labels, radii, opts.efSearch);
   const probes = Math.min(opts.sanityQueries ?? 8, manifest.count);
   for (let j = 0; j < probes; j++) {
     const row = Math.floor((j * manifest.count) / probes);

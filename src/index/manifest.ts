@@ -5,6 +5,8 @@ export const POINTER_FILE = 'CURRENT';
 export const INDEX_FILE = 'index.hnsw';
 export const IDS_FILE = 'ids.json';
 export const LABELS_FILE = 'labels.json';
+/** Each reference's leave-one-out mean kNN distance, little-endian float32, in row order. */
+export const RADII_FILE = 'loo-radii.f32';
 export const MANIFEST_FILE = 'manifest.json';
 
 const sortedNumbers = z
@@ -34,6 +36,7 @@ export const bundleManifestSchema = z.object({
     k: z.number().int().positive(),
     loo_mean_knn_quantiles: sortedNumbers,
     loo_kth_knn_quantiles: sortedNumbers,
+    loo_relative_density_quantiles: sortedNumbers,
     loo_score_quantiles: sortedNumbers.nullable(),
   }),
   /** Parameters of the scoring the score quantiles were computed with; workers use them. */

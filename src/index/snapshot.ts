@@ -19,6 +19,8 @@ export class IndexSnapshot {
     private readonly index: hnswlib.HierarchicalNSW,
     private readonly ids: readonly string[],
     private readonly labels: readonly number[] | null,
+    /** Each reference's own leave-one-out mean kNN distance, by row. */
+    private readonly radii: Float32Array,
     efSearch: number,
   ) {
     this.version = manifest.version;
@@ -27,6 +29,7 @@ export class IndexSnapshot {
       k: manifest.reference_stats.k,
       looMeanKnnQuantiles: manifest.reference_stats.loo_mean_knn_quantiles,
       looKthKnnQuantiles: manifest.reference_stats.loo_kth_knn_quantiles,
+      looRelativeDensityQuantiles: manifest.reference_stats.loo_relative_density_quantiles,
       looScoreQuantiles: manifest.reference_stats.loo_score_quantiles,
     };
     this.densityWeight = manifest.scoring.density_weight;
@@ -52,6 +55,7 @@ export class IndexSnapshot {
       ids: rows.map((r) => this.ids[r] as string),
       labels: this.labels === null ? null : rows.map((r) => this.labels?.[r] ?? -1),
       distances,
+      radii: rows.map((r) => this.radii[r] as number),
     };
   }
 

@@ -10,6 +10,11 @@ export interface ReferenceStats {
   /** The same for the distance to the k-th nearest other reference. */
   readonly looKthKnnQuantiles: readonly number[];
   /**
+   * Quantiles of each reference's leave-one-out relative density: its mean kNN distance
+   * divided by the mean of its neighbours' own leave-one-out mean kNN distances.
+   */
+  readonly looRelativeDensityQuantiles: readonly number[];
+  /**
    * Quantiles of the references' own leave-one-out raw combined score (see scoring), which
    * turn a raw score into "the share of training references more certain than this";
    * null for a bundle built without them.
@@ -27,4 +32,6 @@ export interface Neighbors {
   readonly labels: readonly number[] | null;
   /** Cosine distances (1 - cosine similarity), ascending. */
   readonly distances: readonly number[];
+  /** Each neighbour's own leave-one-out mean distance to its k nearest other references. */
+  readonly radii: readonly number[];
 }

@@ -1,4 +1,4 @@
 export { meanDistance, percentileRank } from './density.js';
 export { labelVote, VOTE_DISTANCE_EPSILON, type LabelVote } from './labels.js';
-export { combineUncertainty, referenceScorer, scoreNeighbors, type Score, type ScoreOptions, type Signals } from './score.js';
+export { combineUncertainty, densityScore, referenceScorer, scoreNeighbors, type Score, type ScoreOptions, type Signals } from './score.js';
 export { ThresholdPolicy, TargetRatePolicy, flagReason, explain, type FlagPolicy, type FlagReason } from './policy.js';

@@ -1,4 +1,5 @@
 import type { DensityStats, Neighbors, ReferenceStats } from '../index/index.js';
+import { relativeDensity } from '../util/relative-density.js';
 import { meanDistance, percentileRank } from './density.js';
 import { labelVote } from './labels.js';
 
@@ -7,6 +8,10 @@ export interface Signals {
   readonly kthKnnDistance: number;
   /** percentileRank of meanKnnDistance against the references' leave-one-out distribution. */
   readonly densityPercentile: number;
+  /** meanKnnDistance over the neighbours' own mean kNN distances: about 1 inside a cluster, larger outside. */
+  readonly relativeDensity: number;
+  /** percentileRank of relativeDensity against the references' own leave-one-out values. */
+  readonly relativeDensityPercentile: number;
   /** Weighted vote share of the top label; null without labels. */
   readonly labelAgreement: number | null;
   /** Normalised entropy of the neighbour labels; null without labels. */
@@ -38,12 +43,22 @@ export interface Score {
 }
 
 /**
- * Scoring v1: density percentile and neighbour label disagreement, combined linearly.
- * Without labels the uncertainty is the density percentile alone.
+ * Scoring v1: the density score and neighbour label disagreement, combined linearly.
+ * Without labels the raw score is the density score alone.
  */
-export function combineUncertainty(densityPercentile: number, labelAgreement: number | null, densityWeight: number): number {
-  const u = labelAgreement === null ? densityPercentile : densityWeight * densityPercentile + (1 - densityWeight) * (1 - labelAgreement);
+export function combineUncertainty(densityScore: number, labelAgreement: number | null, densityWeight: number): number {
+  const u = labelAgreement === null ? densityScore : densityWeight * densityScore + (1 - densityWeight) * (1 - labelAgreement);
   return Math.min(1, Math.max(0, u));
+}
+
+/**
+ * The density part of the score: the mean of the absolute (mean kNN distance) and the
+ * relative (against the neighbours' own radii) density percentiles. The first finds samples
+ * far from all training data, the second samples outside the cluster they sit next to,
+ * whatever that cluster's own density.
+ */
+export function densityScore(densityPercentile: number, relativeDensityPercentile: number): number {
+  return (densityPercentile + relativeDensityPercentile) / 2;
 }
 
 /**
@@ -61,6 +76,8 @@ export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts
   const meanKnnDistance = meanDistance(d);
   const kthKnnDistance = d[d.length - 1] as number;
   const densityPercentile = percentileRank(meanKnnDistance, stats.looMeanKnnQuantiles);
+  const relative = relativeDensity(meanKnnDistance, meanDistance(neighbors.radii));
+  const relativeDensityPercentile = percentileRank(relative, stats.looRelativeDensityQuantiles);
   let labelAgreement: number | null = null;
   let labelEntropy: number | null = null;
   let suggestedLabel = -1;
@@ -70,9 +87,9 @@ export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts
     labelEntropy = vote.entropy;
     suggestedLabel = vote.topLabel;
   }
-  const rawScore = combineUncertainty(densityPercentile, labelAgreement, opts.densityWeight);
+  const rawScore = combineUncertainty(densityScore(densityPercentile, relativeDensityPercentile), labelAgreement, opts.densityWeight);
   return {
-    signals: { meanKnnDistance, kthKnnDistance, densityPercentile, labelAgreement, labelEntropy },
+    signals: { meanKnnDistance, kthKnnDistance, densityPercentile, relativeDensity: relative, relativeDensityPercentile, labelAgreement, labelEntropy },
     rawScore,
     uncertainty: stats.looScoreQuantiles === null ? rawScore : percentileRank(rawScore, stats.looScoreQuantiles),
     suggestedLabel,

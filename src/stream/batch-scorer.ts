@@ -47,6 +47,8 @@ function signalsRecord(s: Score['signals']): SignalsRecord {
     mean_knn_distance: s.meanKnnDistance,
     kth_knn_distance: s.kthKnnDistance,
     density_percentile: s.densityPercentile,
+    relative_density: s.relativeDensity,
+    relative_density_percentile: s.relativeDensityPercentile,
     label_agreement: s.labelAgreement,
     label_entropy: s.labelEntropy,
   };

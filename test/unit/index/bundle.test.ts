@@ -47,7 +47,7 @@ test('build writes a verified bundle whose searches agree with brute force', asy
   assert.equal(m.count, 1500);
   assert.equal(m.metric, 'cosine');
   assert.equal(m.reference_stats.loo_mean_knn_quantiles.length, 1001);
-  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index.hnsw', 'labels.json']);
+  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index.hnsw', 'labels.json', 'loo-radii.f32']);
 
   const snap = await loadCurrentBundle(dir, { efSearch: 200, expectModelSha256: 'a'.repeat(64) });
   assert.equal(snap.version, res.version);
@@ -70,6 +70,9 @@ test('build writes a verified bundle whose searches agree with brute force', asy
     const d = input.vectors.map((w, j) => (j === i ? Infinity : cos(v, w))).sort((a, b) => a - b).slice(0, 5);
     return d.reduce((a, b) => a + b, 0) / 5;
   });
+  // Each neighbour carries its own leave-one-out mean kNN distance (its radius).
+  const probe = snap.search(input.vectors[7] as number[], 5);
+  probe.ids.forEach((id, j) => assert.ok(Math.abs((probe.radii[j] as number) - (loo[Number(id.slice(4))] as number)) < 1e-4));
   loo.sort((a, b) => a - b);
   const median = ((loo[749] as number) + (loo[750] as number)) / 2;
   assert.ok(Math.abs((m.reference_stats.loo_mean_knn_quantiles[500] as number) - median) < 2e-3);

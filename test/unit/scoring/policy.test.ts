@@ -47,6 +47,8 @@ const sig = (densityPercentile: number, labelAgreement: number | null): Signals 
   meanKnnDistance: 0.2,
   kthKnnDistance: 0.3,
   densityPercentile,
+  relativeDensity: 1,
+  relativeDensityPercentile: densityPercentile,
   labelAgreement,
   labelEntropy: labelAgreement === null ? null : 1 - labelAgreement,
 });
