@@ -180,7 +180,8 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       say(`reference bundle ${snap.version}: ${snap.count} references, k=${snap.stats.k}`);
       bundleOk = true;
     } catch (err) {
-      say(`no usable reference bundle in ${config.bundleDir} (${(err as Error).message}); building one...`);
+      say(`no usable reference bundle in ${config.bundleDir}: ${(err as Error).message}`);
+      say('building one from the Fashion-MNIST training set (about a minute)...');
     }
     if (!bundleOk) {
       const res = await buildFashionMnistBundle(config, { k: config.k, batch: 512, signal: ac.signal });
