@@ -243,6 +243,13 @@ export const OPTIONS = {
     description: 'Consumer heartbeat interval; at most a third of the session timeout.',
     schema: int(100, 100000),
   },
+  shutdownTimeoutMs: {
+    env: 'QUALM_SHUTDOWN_TIMEOUT_MS',
+    default: '30000',
+    unit: 'ms',
+    description: 'How long SIGTERM/SIGINT may take to finish and commit the in-flight batch before the worker exits anyway (exit 1; the batch is then re-delivered). Keep it below the orchestrator\'s grace period.',
+    schema: int(1000, 600000),
+  },
   metricsHost: {
     env: 'QUALM_METRICS_HOST',
     default: '0.0.0.0',

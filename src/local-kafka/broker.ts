@@ -217,7 +217,9 @@ const WATCHDOG_SCRIPT = [
 function spawnWatchdog(jvmPid: number, tempDataDir: string | undefined): ChildProcess {
   const dog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'qualm-kafka-watchdog', String(jvmPid), tempDataDir ?? ''], {
     stdio: ['pipe', 'ignore', 'ignore'],
-    detached: false,
+    // Its own process group, like the JVM's: a terminal's Ctrl-C goes to our process, which
+    // then stops the broker in order; the watchdog still fires when this process is gone.
+    detached: true,
   });
   dog.on('error', () => undefined);
   dog.stdin?.on('error', () => undefined);
@@ -300,7 +302,9 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
         'kafka.Kafka',
         paths.serverProperties,
       ],
-      { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], detached: false },
+      // detached: its own process group, so that a Ctrl-C meant for the demo or the tests does
+      // not kill the broker under a worker that is still draining; stop() and the watchdog end it.
+      { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     child = jvm;
     process.on('exit', onParentExit);

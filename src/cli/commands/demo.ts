@@ -159,6 +159,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
   say(`qualm demo: starting Apache Kafka ${KAFKA_VERSION} (KRaft, single node, loopback)...`);
   const broker: LocalKafka = await startLocalKafka({ log: () => undefined });
   let worker: ChildProcess | undefined;
+  let killOnExit: (() => void) | undefined;
   let monitor: Consumer | undefined;
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
@@ -194,7 +195,13 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     worker = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'qualm.js'), 'worker'], {
       env: { ...process.env, ...env, QUALM_METRICS_HOST: '127.0.0.1', QUALM_METRICS_PORT: String(metricsPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: Ctrl-C reaches the demo, which then stops the worker in order
+      // (before the broker it talks to).
+      detached: true,
     });
+    const child = worker;
+    killOnExit = () => child.kill('SIGKILL');
+    process.on('exit', killOnExit);
     worker.stdout?.pipe(logStream);
     worker.stderr?.pipe(logStream);
     say(`worker started (pid ${worker.pid}), logs in ${logPath}, metrics on http://127.0.0.1:${metricsPort}/metrics`);
@@ -245,14 +252,18 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     } finally {
       clearInterval(ticker);
     }
-    printLine();
-    const processed = tally.scored + tally.dlq;
-    const elapsed = Math.max(1e-3, ((tally.lastOutputAt || Date.now()) - t0) / 1000);
-
     const exit = waitExit(worker);
     worker.kill('SIGTERM');
     const code = await exit;
+    // What the drained worker published last reaches the monitor a moment later: wait until the tally settles.
+    for (let last = -1; last !== tally.scored + tally.dlq; ) {
+      last = tally.scored + tally.dlq;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    printLine();
     say(`worker drained and exited with code ${code}`);
+    const processed = tally.scored + tally.dlq;
+    const elapsed = Math.max(1e-3, ((tally.lastOutputAt || Date.now()) - t0) / 1000);
 
     say('');
     say(`final: ${sent} sent, ${processed} processed (${tally.scored} scored, ${tally.dlq} to the DLQ), ${tally.flagged} flagged (${tally.reviews} review records)`);
@@ -260,6 +271,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       say(`  ${src.padEnd(20)} ${String(s.flagged).padStart(6)} / ${String(s.scored).padStart(6)} flagged (${((s.flagged / Math.max(1, s.scored)) * 100).toFixed(1)}%)`);
     }
     for (const [codeName, n] of [...tally.dlqByCode.entries()].sort()) say(`  dlq ${codeName.padEnd(24)} ${n}`);
+    if (ac.signal.aborted) say(`stopped by signal: ${sent - processed} sent messages were not processed`);
     const summary = {
       consumed: processed,
       flagged: tally.flagged,
@@ -270,7 +282,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       throughput_per_s: round(processed / elapsed, 1),
     };
     console.log(JSON.stringify(summary));
-    return processed === sent && code === 0 ? 0 : 1;
+    return code === 0 && (processed === sent || ac.signal.aborted) ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -278,6 +290,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     if (worker !== undefined && worker.exitCode === null && worker.signalCode === null) {
       worker.kill('SIGKILL');
     }
+    if (killOnExit !== undefined) process.off('exit', killOnExit);
     await broker.stop();
   }
 }

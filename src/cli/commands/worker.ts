@@ -58,12 +58,25 @@ export async function run(argv: string[], config: Config): Promise<number> {
   });
   let server: HealthServer | undefined;
 
+  let drainTimedOut = false;
+  const drain = async (): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), config.shutdownTimeoutMs);
+    });
+    const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      drainTimedOut = true;
+      log.error({ event: 'drain_timeout', timeoutMs: config.shutdownTimeoutMs }, 'in-flight batch not finished in time; it will be re-delivered');
+    }
+  };
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> =>
     (stopping ??= (async () => {
       log.info({ event: 'shutdown', why }, 'draining');
       const steps: [string, () => Promise<void>][] = [
-        ['worker', () => worker.close()],
+        ['worker', drain],
         ['encoder', () => encoder.close()],
         ['health-server', () => server?.close() ?? Promise.resolve()],
       ];
@@ -77,8 +90,8 @@ export async function run(argv: string[], config: Config): Promise<number> {
     })());
 
   const done = new Promise<number>((resolve) => {
-    process.once('SIGTERM', () => void stop('SIGTERM').then(() => resolve(0)));
-    process.once('SIGINT', () => void stop('SIGINT').then(() => resolve(0)));
+    process.once('SIGTERM', () => void stop('SIGTERM').then(() => resolve(drainTimedOut ? 1 : 0)));
+    process.once('SIGINT', () => void stop('SIGINT').then(() => resolve(drainTimedOut ? 1 : 0)));
     // A consumer that kafkajs gives up on ends the process, so that its supervisor restarts it.
     fatal = (err) => void stop(`consumer crashed: ${describeError(err)}`).then(() => resolve(1));
   });
