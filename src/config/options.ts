@@ -152,6 +152,13 @@ export const OPTIONS = {
     description: 'Directory holding reference bundle versions and the CURRENT pointer.',
     schema: nonEmpty,
   },
+  refreshIntervalMs: {
+    env: 'QUALM_REFRESH_INTERVAL_MS',
+    default: '30000',
+    unit: 'ms',
+    description: 'How often the worker checks QUALM_BUNDLE_DIR/CURRENT for a new bundle (plus up to 20% jitter); 0 disables refresh.',
+    schema: int(0, 86_400_000),
+  },
   k: {
     env: 'QUALM_K',
     default: '20',

@@ -29,6 +29,8 @@ export class QualmMetrics {
   readonly bundleInfo: Gauge<'version' | 'model_sha256'>;
   readonly bundleReferences: Gauge;
   readonly bundleAge: Gauge;
+  readonly bundleRefresh: Counter<'outcome'>;
+  readonly bundleLoadSeconds: Histogram;
   readonly ready: Gauge;
 
   private bundle: BundleView | undefined;
@@ -102,6 +104,18 @@ export class QualmMetrics {
       collect: () => {
         if (this.bundle !== undefined) this.bundleAge.set(Math.max(0, (Date.now() - this.bundle.createdAt) / 1000));
       },
+    });
+    this.bundleRefresh = new Counter({
+      name: 'qualm_bundle_refresh_total',
+      help: 'Bundle refresh attempts that found a new version, by outcome (swapped, refused, error).',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.bundleLoadSeconds = new Histogram({
+      name: 'qualm_bundle_load_seconds',
+      help: 'Time to load and verify a new bundle before it is swapped in.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
     });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });
     this.ready.set(0);

@@ -1,7 +1,7 @@
 // The worker end to end: a real Kafka broker, the committed ONNX encoder, a real HNSW
 // bundle, and `qualm worker` as a child process.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { OnnxEncoder } from '../../src/encoder/index.js';
-import { buildBundle } from '../../src/index/index.js';
+import { buildBundle, movePointer } from '../../src/index/index.js';
 import { referenceScorer } from '../../src/scoring/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
@@ -25,6 +25,30 @@ let kafka: Kafka;
 const workers: WorkerProcess[] = [];
 const readers: TopicReader[] = [];
 
+/** The slice's training images embedded by the committed encoder, for building bundles. */
+let refs: { emb: Float32Array; labels: number[]; labelNames: readonly string[]; dim: number; model: { name: string; version: string; sha256: string } };
+
+/** Builds a real bundle over references [from, to) of the slice into `dir` (moving its pointer). */
+async function buildSliceBundle(dir: string, from: number, to: number, version?: string, model = refs.model): Promise<string> {
+  const res = await buildBundle(
+    dir,
+    {
+      embeddings: refs.emb.subarray(from * refs.dim, to * refs.dim),
+      dim: refs.dim,
+      ids: Array.from({ length: to - from }, (_, i) => `fm-train#${from + i}`),
+      labels: refs.labels.slice(from, to),
+      labelNames: refs.labelNames,
+      model,
+      source: { test: 'worker.test.ts', from, to },
+      k: 20,
+      densityWeight: CONFIG.densityWeight,
+      referenceScore: referenceScorer({ densityWeight: CONFIG.densityWeight, numLabels: 10 }),
+    },
+    version === undefined ? {} : { version },
+  );
+  return res.version;
+}
+
 before(async () => {
   broker = await startLocalKafka();
   console.log(`kafka broker ${broker.version} on ${broker.brokers.join(',')}`);
@@ -34,22 +58,17 @@ before(async () => {
   const n = train.n;
   const encoder = await OnnxEncoder.open(MODEL);
   try {
-    const emb = await encoder.embedAll(train.pixels.subarray(0, n * 784), n, 500);
-    await buildBundle(bundleDir, {
-      embeddings: emb,
-      dim: encoder.dim,
-      ids: Array.from({ length: n }, (_, i) => `fm-train#${i}`),
+    refs = {
+      emb: await encoder.embedAll(train.pixels.subarray(0, n * 784), n, 500),
       labels: Array.from(train.labels.subarray(0, n)),
       labelNames: train.labelNames,
+      dim: encoder.dim,
       model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
-      source: { test: 'worker.test.ts' },
-      k: 20,
-      densityWeight: CONFIG.densityWeight,
-      referenceScore: referenceScorer({ densityWeight: CONFIG.densityWeight, numLabels: 10 }),
-    });
+    };
   } finally {
     await encoder.close();
   }
+  await buildSliceBundle(bundleDir, 0, n);
 });
 
 after(async () => {
@@ -236,4 +255,66 @@ test('SIGTERM drains: the worker finishes and commits what it published, exits 0
   const offsets = scores.json<ScoreRecord>().map((r) => r.source.offset);
   assert.equal(new Set(offsets).size, n);
   assert.equal(offsets.length, n, 'no duplicates after a graceful stop');
+});
+
+test('a new bundle goes live without a restart; corrupted and mismatched ones are refused; nothing lost or duplicated', { timeout: 240_000 }, async () => {
+  const { t, env } = await setup();
+  const live = mkdtempSync(join(tmpdir(), 'qualm-it-live-'));
+  const staging = mkdtempSync(join(tmpdir(), 'qualm-it-staging-'));
+  try {
+    const v1 = await buildSliceBundle(live, 0, 3000, 'v1');
+    const scores = await reader(t.scores);
+    const w = await startWorker({ ...env, QUALM_BUNDLE_DIR: live, QUALM_REFRESH_INTERVAL_MS: '200' });
+
+    // A steady stream for the whole test.
+    let sent = 0;
+    let streaming = true;
+    const pool = goodMessages(4000, 'r');
+    const stream = (async () => {
+      while (streaming && sent < pool.length) {
+        await produce(kafka, t.input, pool.slice(sent, sent + 50));
+        sent += 50;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const versions = (): string[] => scores.json<ScoreRecord>().map((r) => r.index_version);
+    await waitFor(() => versions().includes(v1), 'records scored by v1');
+
+    const v2 = await buildSliceBundle(live, 3000, 6000, 'v2');
+    await waitFor(() => versions().includes(v2), 'records scored by v2', 60_000);
+
+    // A corrupted bundle (bad checksum), staged elsewhere and moved in whole, then the pointer.
+    await buildSliceBundle(staging, 0, 1000, 'v3');
+    const ids = join(staging, 'v3', 'ids.json');
+    writeFileSync(ids, readFileSync(ids, 'utf8').replace('fm-train#5"', 'fm-train#X"'));
+    cpSync(join(staging, 'v3'), join(live, 'v3'), { recursive: true });
+    await movePointer(live, 'v3');
+    await waitFor(async () => /^qualm_bundle_refresh_total\{outcome="refused"\} 1$/m.test(await w.metrics()), 'v3 refused');
+
+    // A bundle built with another encoder.
+    await buildSliceBundle(live, 0, 1000, 'v4', { ...refs.model, sha256: 'f'.repeat(64) });
+    await waitFor(async () => /^qualm_bundle_refresh_total\{outcome="refused"\} 2$/m.test(await w.metrics()), 'v4 refused');
+    const metrics = await w.metrics();
+    assert.match(metrics, /^qualm_bundle_refresh_total\{outcome="swapped"\} 1$/m);
+    assert.match(metrics, new RegExp(`^qualm_bundle_info\\{version="${v2}",model_sha256="${refs.model.sha256}"\\} 1$`, 'm'));
+    assert.match(w.log(), /"event":"bundle_refused","version":"v3","reason":"[^"]*ids\.json checksum mismatch/);
+    assert.match(w.log(), /"event":"bundle_refused","version":"v4","reason":"[^"]*built with model sha256 f{64}/);
+
+    streaming = false;
+    await stream;
+    await scores.waitForCount(sent, `${sent} scores`, 120_000);
+    const all = scores.json<ScoreRecord>();
+    assert.equal(all.length, sent, 'every message scored exactly once');
+    assert.equal(new Set(all.map((r) => r.id)).size, sent);
+    // In offset order the version switches once, from v1 to v2, and never goes back or to v3/v4.
+    const byOffset = [...all].sort((a, b) => Number(a.source.offset) - Number(b.source.offset)).map((r) => r.index_version);
+    const firstV2 = byOffset.indexOf(v2);
+    assert.ok(firstV2 > 0);
+    assert.ok(byOffset.slice(0, firstV2).every((v) => v === v1));
+    assert.ok(byOffset.slice(firstV2).every((v) => v === v2));
+    assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
+  } finally {
+    rmSync(live, { recursive: true, force: true });
+    rmSync(staging, { recursive: true, force: true });
+  }
 });

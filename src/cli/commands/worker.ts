@@ -1,7 +1,7 @@
 import type { Config } from '../../config/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { describeError } from '../../errors.js';
-import { loadCurrentBundle, type IndexSnapshot } from '../../index/index.js';
+import { BundleRefresher, loadCurrentBundle, type IndexSnapshot } from '../../index/index.js';
 import { createLogger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
 import { StreamWorker, createKafka } from '../../stream/index.js';
@@ -40,7 +40,27 @@ export async function run(argv: string[], config: Config): Promise<number> {
     await encoder.close();
     throw err;
   }
-  metrics.setBundle({ version: snapshot.version, modelSha256: snapshot.manifest.model.sha256, count: snapshot.count, createdAt: Date.parse(snapshot.manifest.created_at) });
+  const showBundle = (s: IndexSnapshot): void =>
+    metrics.setBundle({ version: s.version, modelSha256: s.manifest.model.sha256, count: s.count, createdAt: Date.parse(s.manifest.created_at) });
+  showBundle(snapshot);
+  const refresher = new BundleRefresher(config.bundleDir, snapshot, {
+    intervalMs: config.refreshIntervalMs,
+    load: { efSearch: config.efSearch, expectModelSha256: encoder.sha256 },
+    onOutcome: (o) => {
+      if (o.kind === 'swapped') {
+        metrics.bundleRefresh.inc({ outcome: 'swapped' });
+        metrics.bundleLoadSeconds.observe(o.loadMs / 1000);
+        showBundle(refresher.current());
+        log.info({ event: 'bundle_swapped', from: o.from, to: o.to, loadMs: o.loadMs }, `serving bundle ${o.to}`);
+      } else if (o.kind === 'refused') {
+        metrics.bundleRefresh.inc({ outcome: 'refused' });
+        log.error({ event: 'bundle_refused', version: o.version, reason: o.reason }, `refused bundle ${o.version}; still serving ${refresher.current().version}`);
+      } else if (o.kind === 'error') {
+        metrics.bundleRefresh.inc({ outcome: 'error' });
+        log.warn({ event: 'bundle_check_failed', reason: o.reason }, 'could not check for a new bundle');
+      }
+    },
+  });
   log.info(
     { event: 'bundle_loaded', version: snapshot.version, count: snapshot.count, k: snapshot.stats.k, model: encoder.manifest.name },
     'reference bundle loaded',
@@ -51,7 +71,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     config,
     kafka: createKafka(config, logger),
     embedder: encoder,
-    snapshot: () => snapshot,
+    snapshot: () => refresher.current(),
     metrics,
     logger,
     onFatal: (err) => fatal?.(err),
@@ -76,6 +96,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     (stopping ??= (async () => {
       log.info({ event: 'shutdown', why }, 'draining');
       const steps: [string, () => Promise<void>][] = [
+        ['refresher', () => refresher.stop()],
         ['worker', drain],
         ['encoder', () => encoder.close()],
         ['health-server', () => server?.close() ?? Promise.resolve()],
@@ -100,6 +121,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     server = await startHealthServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, isReady: () => worker.isReady() });
     log.info({ event: 'metrics_listening', host: config.metricsHost, port: server.port }, `metrics on http://${config.metricsHost}:${server.port}/metrics`);
     await worker.start();
+    refresher.start();
   } catch (err) {
     await stop('start failed');
     throw err;
