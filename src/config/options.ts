@@ -152,6 +152,13 @@ export const OPTIONS = {
     description: 'Directory holding reference bundle versions and the CURRENT pointer.',
     schema: nonEmpty,
   },
+  bundleRetain: {
+    env: 'QUALM_BUNDLE_RETAIN',
+    default: '5',
+    unit: 'versions',
+    description: 'build-index keeps this many newest bundle versions (and always the one CURRENT names) and deletes older ones.',
+    schema: int(1, 1000),
+  },
   refreshIntervalMs: {
     env: 'QUALM_REFRESH_INTERVAL_MS',
     default: '30000',

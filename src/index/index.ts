@@ -6,3 +6,4 @@ export { empiricalQuantiles } from './quantiles.js';
 export { sha256File } from '../util/sha256.js';
 export { BUNDLE_FORMAT_VERSION, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, type BundleManifest } from './manifest.js';
 export { BundleRefresher, type RefreshOutcome, type RefresherOptions } from './refresher.js';
+export { pruneBundles } from './retention.js';

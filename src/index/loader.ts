@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
-import { IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, RADII_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
+import { BUNDLE_FORMAT_VERSION, IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, RADII_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
 
 export interface LoadOptions {
@@ -56,7 +56,12 @@ async function readJson(path: string, version: string): Promise<unknown> {
  */
 export async function loadBundle(bundleDir: string, version: string, opts: LoadOptions): Promise<IndexSnapshot> {
   const dir = join(bundleDir, version);
-  const parsed = bundleManifestSchema.safeParse(await readJson(join(dir, MANIFEST_FILE), version));
+  const doc = await readJson(join(dir, MANIFEST_FILE), version);
+  const format = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).format_version : undefined;
+  if (format !== BUNDLE_FORMAT_VERSION) {
+    throw invalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads format ${BUNDLE_FORMAT_VERSION}`);
+  }
+  const parsed = bundleManifestSchema.safeParse(doc);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw invalid(version, `manifest.json is invalid: ${detail}`);

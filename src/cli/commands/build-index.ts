@@ -1,7 +1,7 @@
 import type { Config } from '../../config/index.js';
 import { loadFashionMnist } from '../../datasets/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
-import { buildBundle, type BuildResult } from '../../index/index.js';
+import { buildBundle, pruneBundles, type BuildResult } from '../../index/index.js';
 import { referenceScorer } from '../../scoring/index.js';
 import { intFlag, parseFlags } from '../args.js';
 import { Progress } from '../progress.js';
@@ -13,7 +13,8 @@ Usage: qualm build-index [--limit N] [--k K] [--batch B]
 Embeds the Fashion-MNIST training split (the Debian package, $QUALM_FASHION_MNIST_DIR, or the
 committed slice) with the model at QUALM_MODEL_PATH, builds a cosine HNSW index, computes the
 references' leave-one-out kNN distance quantiles, writes an immutable bundle under
-QUALM_BUNDLE_DIR and moves its CURRENT pointer last. Prints the bundle as JSON on stdout.
+QUALM_BUNDLE_DIR and moves its CURRENT pointer last, then deletes versions beyond the newest
+QUALM_BUNDLE_RETAIN. Prints the bundle as JSON on stdout.
 
 Options:
   --limit N   use the first N references (default: all)
@@ -91,6 +92,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
       batch: intFlag('batch', values.batch, 512, 1),
       signal: ac.signal,
     });
+    const pruned = await pruneBundles(config.bundleDir, config.bundleRetain);
     const m = res.manifest;
     console.log(
       JSON.stringify({
@@ -101,6 +103,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
         k: m.reference_stats.k,
         model_sha256: m.model.sha256,
         loo_mean_knn_median: m.reference_stats.loo_mean_knn_quantiles[500],
+        pruned,
         seconds: (Date.now() - t0) / 1000,
       }),
     );

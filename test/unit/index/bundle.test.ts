@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { seededRandom } from '../../../src/cli/sample-mix.js';
-import { buildBundle, loadBundle, loadCurrentBundle, readPointer, type BuildInput } from '../../../src/index/index.js';
+import { buildBundle, loadBundle, loadCurrentBundle, movePointer, pruneBundles, readPointer, type BuildInput } from '../../../src/index/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qualm-bundle-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -125,4 +125,26 @@ test('no pointer: a clear QUALM_BUNDLE_MISSING', async () => {
     assert.match(err.message, /run qualm build-index first/);
     return true;
   });
+});
+
+test('an unknown bundle format version is refused with a clear message', async () => {
+  const dir = join(root, 'e');
+  const res = await buildBundle(dir, randomInput(100, 8, 7));
+  const manifestPath = join(res.dir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(manifestPath, JSON.stringify({ ...manifest, format_version: 2 }));
+  await assert.rejects(loadBundle(dir, res.version, { efSearch: 50 }), /bundle format version 2 is not supported: this qualm reads format 1/);
+});
+
+test('retention keeps the newest N versions and always the current one', async () => {
+  const dir = join(root, 'f');
+  for (const v of ['v1', 'v2', 'v3', 'v4']) await buildBundle(dir, randomInput(60, 8, 8), { version: v });
+  await movePointer(dir, 'v1');
+  const removed = await pruneBundles(dir, 2);
+  assert.deepEqual(removed.sort(), ['v2']);
+  assert.deepEqual(readdirSync(dir).sort(), ['CURRENT', 'v1', 'v3', 'v4']);
+  await movePointer(dir, 'v4');
+  assert.deepEqual(await pruneBundles(dir, 1), ['v3', 'v1'], 'newest first: v3, then v1');
+  assert.deepEqual(readdirSync(dir).sort(), ['CURRENT', 'v4']);
+  await assert.rejects(pruneBundles(dir, 0), RangeError);
 });
