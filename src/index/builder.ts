@@ -86,6 +86,16 @@ async function writeDurable(path: string, data: string | Buffer): Promise<void> 
   }
 }
 
+/** Flushes a file written by someone else (hnswlib) to disk. */
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Atomically points `bundleDir/CURRENT` at `version` (write a temp file, then rename). */
 export async function movePointer(bundleDir: string, version: string): Promise<void> {
   const tmp = join(bundleDir, `.${POINTER_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
@@ -193,6 +203,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
   try {
     progress('write', 0, 1);
     await index.writeIndex(join(tmpDir, INDEX_FILE));
+    await fsyncFile(join(tmpDir, INDEX_FILE));
     await writeDurable(join(tmpDir, IDS_FILE), JSON.stringify(ids));
     const radii = Buffer.alloc(n * 4);
     for (let i = 0; i < n; i++) radii.writeFloatLE(looMean[i] as number, i * 4);
