@@ -12,7 +12,8 @@ export const HELP = `qualm worker: score the input topic and publish flagged sam
 Usage: qualm worker
 
 Joins consumer group QUALM_GROUP_ID on QUALM_INPUT_TOPIC, embeds each batch with the model
-at QUALM_MODEL_PATH, scores it against the bundle named by QUALM_BUNDLE_DIR/CURRENT, and
+at QUALM_MODEL_PATH, scores it against the bundle named by QUALM_BUNDLE_DIR/CURRENT (a new
+version there is verified and swapped in without a restart, every QUALM_REFRESH_INTERVAL_MS), and
 publishes review records (flagged samples), score records (every sample, when
 QUALM_SCORES_TOPIC is set) and DLQ records (malformed messages). Offsets are committed only
 after those writes are acknowledged. Serves /metrics, /healthz and /readyz on
