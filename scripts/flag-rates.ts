@@ -1,0 +1,78 @@
+/**
+ * Offline check of the default scoring on the demo data: builds a bundle over Fashion-MNIST
+ * train in a temp dir (config's k and QUALM_DENSITY_WEIGHT), scores all of Fashion-MNIST test
+ * (in distribution) and the 10k MNIST digits (out of distribution), and prints the MNIST-vs-
+ * Fashion-MNIST AUROC of the uncertainty and of the mean kNN distance alone, and the flag rates
+ * at several thresholds. Not a benchmark of the method (that is `qualm evaluate`, to come).
+ * Run: node --import tsx scripts/flag-rates.ts
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/index.js';
+import { loadFashionMnist, loadMnist } from '../src/datasets/index.js';
+import { OnnxEncoder } from '../src/encoder/index.js';
+import { buildBundle, loadCurrentBundle } from '../src/index/index.js';
+import { referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
+
+/** P(score of a random positive > score of a random negative), ties counting one half. */
+function auroc(neg: readonly number[], pos: readonly number[]): number {
+  const sorted = [...pos].sort((a, b) => a - b);
+  let sum = 0;
+  for (const u of neg) {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const m = (lo + hi) >>> 1;
+      if ((sorted[m] as number) <= u) lo = m + 1;
+      else hi = m;
+    }
+    let eq = lo;
+    while (eq > 0 && sorted[eq - 1] === u) eq--;
+    sum += (sorted.length - lo + 0.5 * (lo - eq)) / sorted.length;
+  }
+  return sum / neg.length;
+}
+
+const config = loadConfig(process.env);
+const dir = mkdtempSync(join(tmpdir(), 'qualm-flag-rates-'));
+try {
+  const enc = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
+  const train = loadFashionMnist('train');
+  const test = loadFashionMnist('t10k');
+  const mnist = loadMnist();
+  const [ztr, zte, zmn] = [await enc.embedAll(train.pixels, train.n, 512), await enc.embedAll(test.pixels, test.n, 512), await enc.embedAll(mnist.pixels, mnist.n, 512)];
+  const dim = enc.dim;
+  await enc.close();
+  const opts = { densityWeight: config.densityWeight, numLabels: train.labelNames.length };
+  await buildBundle(dir, {
+    embeddings: ztr,
+    dim,
+    ids: Array.from({ length: train.n }, (_, i) => `fashion-mnist/train#${i}`),
+    labels: Array.from(train.labels),
+    labelNames: train.labelNames,
+    model: { name: 'flag-rates', version: '0', sha256: '0'.repeat(64) },
+    source: { origin: train.origin },
+    k: config.k,
+    densityWeight: config.densityWeight,
+    referenceScore: referenceScorer(opts),
+  });
+  const snap = await loadCurrentBundle(dir, { efSearch: config.efSearch });
+  const score = (z: Float32Array, n: number) =>
+    Array.from({ length: n }, (_, i) => scoreNeighbors(snap.search(z.subarray(i * dim, (i + 1) * dim)), snap.stats, opts));
+  const st = score(zte, test.n);
+  const sm = score(zmn, mnist.n);
+  const rate = (s: typeof st, t: number): number => Math.round((s.filter((x) => x.uncertainty >= t).length / s.length) * 10000) / 10000;
+  console.log(
+    JSON.stringify({
+      data: train.origin,
+      k: config.k,
+      density_weight: config.densityWeight,
+      auroc_uncertainty: Math.round(auroc(st.map((s) => s.uncertainty), sm.map((s) => s.uncertainty)) * 10000) / 10000,
+      auroc_mean_knn_distance: Math.round(auroc(st.map((s) => s.signals.meanKnnDistance), sm.map((s) => s.signals.meanKnnDistance)) * 10000) / 10000,
+      flag_rates: [0.8, 0.85, 0.9, 0.95].map((t) => ({ threshold: t, fashion_mnist_test: rate(st, t), mnist: rate(sm, t) })),
+    }),
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
