@@ -32,6 +32,7 @@ export class QualmMetrics {
   readonly bundleRefresh: Counter<'outcome'>;
   readonly bundleLoadSeconds: Histogram;
   readonly ready: Gauge;
+  readonly consumerLag: Gauge<'topic' | 'partition'>;
 
   private bundle: BundleView | undefined;
 
@@ -115,6 +116,12 @@ export class QualmMetrics {
       name: 'qualm_bundle_load_seconds',
       help: 'Time to load and verify a new bundle before it is swapped in.',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.consumerLag = new Gauge({
+      name: 'qualm_consumer_lag_messages',
+      help: 'Messages behind the partition high watermark after the last committed batch.',
+      labelNames: ['topic', 'partition'] as const,
       registers,
     });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });

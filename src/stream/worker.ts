@@ -160,6 +160,8 @@ export class StreamWorker {
     m.consumed.inc({ topic: batch.topic }, batch.messages.length);
     m.batchSize.observe(batch.messages.length);
     m.scored.inc(out.uncertainties.length);
+    const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
+    m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
     for (const u of out.uncertainties) m.uncertainty.observe(u);
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
     for (const code of out.dlqCodes) m.dlq.inc({ code });
