@@ -25,6 +25,7 @@ export class QualmMetrics {
   readonly batchSize: Histogram;
   readonly stageSeconds: Histogram<'stage'>;
   readonly uncertainty: Histogram;
+  readonly signal: Histogram<'signal'>;
   readonly produceErrors: Counter;
   readonly bundleInfo: Gauge<'version' | 'model_sha256'>;
   readonly bundleReferences: Gauge;
@@ -76,6 +77,13 @@ export class QualmMetrics {
     this.uncertainty = new Histogram({
       name: 'qualm_uncertainty',
       help: 'Combined uncertainty of scored samples.',
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
+      registers,
+    });
+    this.signal = new Histogram({
+      name: 'qualm_signal',
+      help: 'Each scoring signal of scored samples, in [0, 1]: density_percentile, relative_density_percentile, label_agreement.',
+      labelNames: ['signal'] as const,
       buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
       registers,
     });

@@ -40,6 +40,8 @@ export interface BatchOutput {
   readonly dlqCodes: ErrorCode[];
   readonly flaggedReasons: FlagReason[];
   readonly uncertainties: number[];
+  /** The signals of every scored sample, for the metrics. */
+  readonly signals: Score['signals'][];
 }
 
 function signalsRecord(s: Score['signals']): SignalsRecord {
@@ -74,7 +76,7 @@ export class BatchScorer {
   }
 
   async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
-    const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], uncertainties: [] };
+    const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], uncertainties: [], signals: [] };
     const stamp = this.now().toISOString();
 
     const endParse = this.metrics.time('parse');
@@ -126,6 +128,7 @@ export class BatchScorer {
       const suggested = snap.labelName(score.suggestedLabel);
       const signals = signalsRecord(score.signals);
       out.uncertainties.push(score.uncertainty);
+      out.signals.push(score.signals);
       const meta = g.sample.meta ?? null;
       if (reason !== null) {
         out.flaggedReasons.push(reason);

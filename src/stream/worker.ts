@@ -163,6 +163,11 @@ export class StreamWorker {
     const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
     m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
     for (const u of out.uncertainties) m.uncertainty.observe(u);
+    for (const s of out.signals) {
+      m.signal.observe({ signal: 'density_percentile' }, s.densityPercentile);
+      m.signal.observe({ signal: 'relative_density_percentile' }, s.relativeDensityPercentile);
+      if (s.labelAgreement !== null) m.signal.observe({ signal: 'label_agreement' }, s.labelAgreement);
+    }
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
     for (const code of out.dlqCodes) m.dlq.inc({ code });
     endBatch();

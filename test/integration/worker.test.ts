@@ -201,6 +201,7 @@ test('N good + M malformed: exactly N scores, M DLQ records with their reasons, 
   assert.match(metrics, /^qualm_stage_duration_seconds_count\{stage="encode"\} [1-9]/m);
   assert.match(metrics, /^qualm_consumer_lag_messages\{topic="[^"]+",partition="0"\} 0$/m, 'caught up to the end');
   assert.match(metrics, /^nodejs_eventloop_lag_seconds \d/m);
+  assert.match(metrics, /^qualm_signal_count\{signal="relative_density_percentile"\} 300$/m);
   assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
 });
 
