@@ -9,7 +9,7 @@ import { Kafka, logLevel } from 'kafkajs';
 
 import { brokerPaths, randomClusterId, renderLog4jProperties, renderServerProperties, type BrokerPaths } from './config.js';
 import { ensureKafkaJarsFor } from './jars.js';
-import { freeLoopbackPorts } from './ports.js';
+import { freeLoopbackPorts } from '../util/ports.js';
 import { KAFKA_VERSION } from './version.js';
 
 export interface LocalKafkaOptions {

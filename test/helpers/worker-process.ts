@@ -1,20 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from '../../src/util/ports.js';
 import { waitFor } from './kafka.js';
 
 const BIN = fileURLToPath(new URL('../../bin/qualm.js', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** `qualm worker` as a real child process, the way it runs in production. */
 export class WorkerProcess {
@@ -31,7 +20,7 @@ export class WorkerProcess {
   }
 
   static async start(env: Record<string, string>): Promise<WorkerProcess> {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const child = spawn(process.execPath, [BIN, 'worker'], {
       env: { ...process.env, QUALM_LOG_LEVEL: 'info', ...env, QUALM_METRICS_HOST: '127.0.0.1', QUALM_METRICS_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -13,6 +12,7 @@ import { loadCurrentBundle } from '../../index/index.js';
 import { KAFKA_VERSION, startLocalKafka, type LocalKafka } from '../../local-kafka/index.js';
 import { createLogger } from '../../logging/index.js';
 import { createKafka } from '../../stream/index.js';
+import { freeLoopbackPort } from '../../util/ports.js';
 import { intFlag, parseFlags, ratioFlag } from '../args.js';
 import { buildFashionMnistBundle } from './build-index.js';
 import { produceMix } from './produce.js';
@@ -50,18 +50,6 @@ interface Tally {
   dlqByCode: Map<string, number>;
   seen: Set<string>;
   lastOutputAt: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 async function waitReady(port: number, child: ChildProcess, logPath: string, timeoutMs: number): Promise<void> {
@@ -189,7 +177,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       say(`built bundle ${res.version}: ${res.manifest.count} references`);
     }
 
-    const metricsPort = await freePort();
+    const metricsPort = await freeLoopbackPort();
     const logPath = join(runDir, 'worker.log');
     const logStream = createWriteStream(logPath, { flags: 'w' });
     worker = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'qualm.js'), 'worker'], {

@@ -24,10 +24,17 @@ export async function freeLoopbackPorts(count: number): Promise<number[]> {
     for (let i = 0; i < count; i++) servers.push(await listenEphemeral());
     return servers.map((s) => {
       const addr = s.address();
-      if (addr === null || typeof addr === 'string') throw new Error('local-kafka: unexpected server address');
+      if (addr === null || typeof addr === 'string') throw new Error('unexpected server address');
       return addr.port;
     });
   } finally {
     await Promise.all(servers.map(close));
   }
+}
+
+/** One free TCP port on 127.0.0.1. */
+export async function freeLoopbackPort(): Promise<number> {
+  const [port] = await freeLoopbackPorts(1);
+  if (port === undefined) throw new Error('no free port');
+  return port;
 }
