@@ -6,6 +6,7 @@ import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { TargetRatePolicy, ThresholdPolicy, type FlagPolicy } from '../scoring/index.js';
 import { BatchScorer, type Embedder } from './batch-scorer.js';
+import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
 
 /** Largest produce request the worker sends (the broker default message.max.bytes is about 1 MiB). */
@@ -185,17 +186,13 @@ export class StreamWorker {
     this.closing ??= (async () => {
       this.running = false;
       this.deps.metrics.ready.set(0);
-      const steps: [string, () => Promise<void>][] = [
-        ['consumer', () => this.consumer.disconnect()],
-        ['producer', () => this.producer.disconnect()],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.log.error({ event: 'close_step_failed', step: name, error: describeError(err) }, 'close step failed');
-        }
-      }
+      await runSteps(
+        [
+          ['consumer', () => this.consumer.disconnect()],
+          ['producer', () => this.producer.disconnect()],
+        ],
+        (step, err) => this.log.error({ event: 'close_step_failed', step, error: describeError(err) }, 'close step failed'),
+      );
       this.log.info({ event: 'worker_stopped' }, 'worker stopped');
     })();
     return this.closing;

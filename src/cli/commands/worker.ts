@@ -5,6 +5,7 @@ import { BundleRefresher, loadCurrentBundle, type IndexSnapshot } from '../../in
 import { createLogger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
 import { StreamWorker, createKafka } from '../../stream/index.js';
+import { runSteps } from '../../util/run-steps.js';
 import { parseFlags } from '../args.js';
 
 export const HELP = `qualm worker: score the input topic and publish flagged samples for review
@@ -96,19 +97,15 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const stop = (why: string): Promise<void> =>
     (stopping ??= (async () => {
       log.info({ event: 'shutdown', why }, 'draining');
-      const steps: [string, () => Promise<void>][] = [
-        ['refresher', () => refresher.stop()],
-        ['worker', drain],
-        ['encoder', () => encoder.close()],
-        ['health-server', () => server?.close() ?? Promise.resolve()],
-      ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          log.error({ event: 'close_step_failed', step: name, error: describeError(err) }, 'shutdown step failed');
-        }
-      }
+      await runSteps(
+        [
+          ['refresher', () => refresher.stop()],
+          ['worker', drain],
+          ['encoder', () => encoder.close()],
+          ['health-server', () => server?.close() ?? Promise.resolve()],
+        ],
+        (step, err) => log.error({ event: 'close_step_failed', step, error: describeError(err) }, 'shutdown step failed'),
+      );
     })());
 
   const done = new Promise<number>((resolve) => {
