@@ -222,6 +222,13 @@ export const OPTIONS = {
     description: 'Sliding window length of the target_rate policy.',
     schema: int(10, 1_000_000),
   },
+  driftWindow: {
+    env: 'QUALM_DRIFT_WINDOW',
+    default: '1000',
+    unit: 'samples',
+    description: 'Scored samples in the sliding window behind the drift gauges (qualm_drift_ood_ratio, qualm_drift_uncertainty), which compare the recent stream with the references themselves.',
+    schema: int(10, 1_000_000),
+  },
   maxMessageBytes: {
     env: 'QUALM_MAX_MESSAGE_BYTES',
     default: '262144',

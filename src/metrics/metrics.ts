@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export const STAGES = ['parse', 'encode', 'search', 'score', 'produce', 'commit', 'batch'] as const;
+export const STAGES = ['decode', 'embed', 'search', 'score', 'produce', 'commit', 'batch'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** What the bundle gauges read at scrape time. */
@@ -11,6 +11,26 @@ export interface BundleView {
   /** Creation time of the bundle, ms since the epoch. */
   createdAt: number;
 }
+
+/** A label-free summary of a set of samples (structurally scoring's DriftSummary). */
+export interface DriftView {
+  readonly samples: number;
+  readonly oodRatio: number;
+  readonly uncertainty: Readonly<Record<string, number | undefined>>;
+}
+
+/** What the drift gauges read at scrape time: the stream's window and the served bundle's own baseline. */
+export interface DriftSource {
+  stream(): DriftView;
+  reference(): DriftView | undefined;
+}
+
+/**
+ * prom-client's default metrics minus the three `nodejs_active_*_total` gauges: a `_total`
+ * suffix on a gauge breaks the naming rules `promtool check metrics` enforces, and the same
+ * numbers are the sums over the per-type `nodejs_active_{handles,requests,resources}` gauges.
+ */
+const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 /**
  * Every metric qualm exports, on its own registry (never prom-client's global one).
@@ -35,12 +55,20 @@ export class QualmMetrics {
   readonly ready: Gauge;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
 
+  readonly driftWindowSamples: Gauge;
+  readonly driftOodRatio: Gauge<'source'>;
+  readonly driftUncertainty: Gauge<'source' | 'quantile'>;
+
   private bundle: BundleView | undefined;
+  private drift: DriftSource | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
     const registers = [this.registry];
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
 
     this.consumed = new Counter({
       name: 'qualm_messages_consumed_total',
@@ -132,6 +160,46 @@ export class QualmMetrics {
       labelNames: ['topic', 'partition'] as const,
       registers,
     });
+    this.driftWindowSamples = new Gauge({
+      name: 'qualm_drift_window_samples',
+      help: 'Scored samples in the sliding window the stream drift gauges summarise.',
+      registers,
+      collect: () => {
+        if (this.drift !== undefined) this.driftWindowSamples.set(this.drift.stream().samples);
+      },
+    });
+    this.driftOodRatio = new Gauge({
+      name: 'qualm_drift_ood_ratio',
+      help: 'Share of samples at or beyond the out-of-distribution density percentile: source="stream" over the sliding window, source="reference" for the references themselves.',
+      labelNames: ['source'] as const,
+      registers,
+      collect: () => {
+        if (this.drift === undefined) return;
+        this.driftOodRatio.set({ source: 'stream' }, this.drift.stream().oodRatio);
+        const ref = this.drift.reference();
+        if (ref !== undefined) this.driftOodRatio.set({ source: 'reference' }, ref.oodRatio);
+      },
+    });
+    this.driftUncertainty = new Gauge({
+      name: 'qualm_drift_uncertainty',
+      help: 'Uncertainty quantiles: source="stream" over the sliding window, source="reference" for the references themselves.',
+      labelNames: ['source', 'quantile'] as const,
+      registers,
+      collect: () => {
+        if (this.drift === undefined) return;
+        this.driftUncertainty.reset();
+        const views: [string, DriftView | undefined][] = [
+          ['stream', this.drift.stream()],
+          ['reference', this.drift.reference()],
+        ];
+        for (const [source, view] of views) {
+          if (view === undefined) continue;
+          for (const [quantile, value] of Object.entries(view.uncertainty)) {
+            if (value !== undefined) this.driftUncertainty.set({ source, quantile }, value);
+          }
+        }
+      },
+    });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });
     this.ready.set(0);
   }
@@ -141,6 +209,11 @@ export class QualmMetrics {
     this.bundleInfo.reset();
     this.bundleInfo.set({ version: view.version, model_sha256: view.modelSha256 }, 1);
     this.bundle = view;
+  }
+
+  /** Points the drift gauges at the stream window and the reference baseline. */
+  setDrift(source: DriftSource): void {
+    this.drift = source;
   }
 
   /** Starts a stage timer; call the returned function when the stage ends. */

@@ -1,3 +1,4 @@
+import { SortedWindow } from './window.js';
 import type { Signals } from './score.js';
 
 export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density';
@@ -30,10 +31,7 @@ export class ThresholdPolicy implements FlagPolicy {
  */
 export class TargetRatePolicy implements FlagPolicy {
   readonly name: string;
-  private readonly ring: Float64Array;
-  private readonly sorted: number[] = [];
-  private next = 0;
-  private filled = 0;
+  private readonly window: SortedWindow;
 
   constructor(
     private readonly rate: number,
@@ -43,47 +41,23 @@ export class TargetRatePolicy implements FlagPolicy {
   ) {
     if (!(rate > 0 && rate < 1)) throw new RangeError('rate must be in (0, 1)');
     if (!Number.isInteger(window) || window < 1) throw new RangeError('window must be a positive integer');
-    this.ring = new Float64Array(window);
+    this.window = new SortedWindow(window);
     this.name = `target_rate(${rate}, window ${window})`;
   }
 
   /** The current flagging cut: the (1 - rate) quantile of the window, or the fallback. */
   cut(): number {
-    if (this.filled < this.warmup) return this.fallbackThreshold;
-    const idx = Math.min(this.filled - 1, Math.floor((1 - this.rate) * this.filled));
-    return this.sorted[idx] as number;
+    if (this.window.size < this.warmup) return this.fallbackThreshold;
+    return this.window.quantile(1 - this.rate) as number;
   }
 
   decide(uncertainty: number): boolean {
     const cut = this.cut();
     // Past warm-up a value equal to the cut is not above it; maximal uncertainty is always flagged.
-    const flagged = this.filled < this.warmup ? uncertainty >= cut : uncertainty > cut || uncertainty >= 1;
-    this.push(uncertainty);
+    const flagged = this.window.size < this.warmup ? uncertainty >= cut : uncertainty > cut || uncertainty >= 1;
+    this.window.push(uncertainty);
     return flagged;
   }
-
-  private push(u: number): void {
-    if (this.filled === this.ring.length) {
-      const old = this.ring[this.next] as number;
-      this.sorted.splice(lowerBound(this.sorted, old), 1);
-    } else {
-      this.filled++;
-    }
-    this.ring[this.next] = u;
-    this.next = (this.next + 1) % this.ring.length;
-    this.sorted.splice(lowerBound(this.sorted, u), 0, u);
-  }
-}
-
-function lowerBound(a: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((a[mid] as number) < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

@@ -79,7 +79,7 @@ export class BatchScorer {
     const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], uncertainties: [], signals: [] };
     const stamp = this.now().toISOString();
 
-    const endParse = this.metrics.time('parse');
+    const endDecode = this.metrics.time('decode');
     const good: { sample: Sample; source: SourceRef }[] = [];
     for (const m of messages) {
       const source: SourceRef = { topic, partition, offset: m.offset };
@@ -95,16 +95,16 @@ export class BatchScorer {
         headers: { ...(m.headers ?? {}), ...dlqHeaders({ code: parsed.code, message: parsed.message, source, failedAt: stamp }) },
       });
     }
-    endParse();
+    endDecode();
     if (good.length === 0) return out;
 
     // One embedding pass for every sample that needs the encoder; `embedding` inputs skip it.
-    const endEncode = this.metrics.time('encode');
+    const endEmbed = this.metrics.time('embed');
     const toEncode = good.filter((g) => g.sample.input.kind === 'features');
     const features = new Float32Array(toEncode.length * this.embedder.inputDim);
     toEncode.forEach((g, i) => features.set(g.sample.input.values, i * this.embedder.inputDim));
     const encoded = await this.embedder.embedAll(features, toEncode.length, this.config.inferenceBatch, () => heartbeat());
-    endEncode();
+    endEmbed();
 
     const snap = this.snapshot();
     const dim = this.embedder.dim;

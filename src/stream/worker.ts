@@ -4,7 +4,7 @@ import { describeError } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { TargetRatePolicy, ThresholdPolicy, type FlagPolicy } from '../scoring/index.js';
+import { DriftWindow, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
 import { BatchScorer, type Embedder } from './batch-scorer.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
@@ -40,6 +40,8 @@ export class StreamWorker {
   private readonly producer: Producer;
   private readonly scorer: BatchScorer;
   private readonly log: Logger;
+  private readonly drift: DriftWindow;
+  private reference: { readonly version: string; readonly summary: DriftSummary } | undefined;
   private joined = false;
   private running = false;
   private closing: Promise<void> | undefined;
@@ -56,8 +58,12 @@ export class StreamWorker {
     });
     this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date());
+    this.drift = new DriftWindow(c.driftWindow, c.oodPercentile);
+    deps.metrics.setDrift({ stream: () => this.drift.summary(), reference: () => this.referenceSummary() });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      // After a rebalance this member reports lag only for the partitions it now owns.
+      deps.metrics.consumerLag.reset();
       this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -164,6 +170,7 @@ export class StreamWorker {
     const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
     m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
     for (const u of out.uncertainties) m.uncertainty.observe(u);
+    out.signals.forEach((s, i) => this.drift.observe(s.densityPercentile, out.uncertainties[i] as number));
     for (const s of out.signals) {
       m.signal.observe({ signal: 'density_percentile' }, s.densityPercentile);
       m.signal.observe({ signal: 'relative_density_percentile' }, s.relativeDensityPercentile);
@@ -176,6 +183,15 @@ export class StreamWorker {
       { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: batch.messages.length, flagged: out.review.length, dlq: out.dlq.length },
       'batch committed',
     );
+  }
+
+  /** The served bundle's own drift baseline, recomputed when the bundle changes. */
+  private referenceSummary(): DriftSummary {
+    const snap = this.deps.snapshot();
+    if (this.reference?.version !== snap.version) {
+      this.reference = { version: snap.version, summary: referenceDrift(snap.stats, this.deps.config.oodPercentile) };
+    }
+    return this.reference.summary;
   }
 
   /**

@@ -198,10 +198,13 @@ test('N good + M malformed: exactly N scores, M DLQ records with their reasons, 
   assert.match(metrics, /^qualm_samples_scored_total 300$/m);
   assert.match(metrics, /^qualm_dlq_messages_total\{code="QUALM_OVERSIZE"\} 1$/m);
   assert.match(metrics, /^qualm_bundle_references 6000$/m);
-  assert.match(metrics, /^qualm_stage_duration_seconds_count\{stage="encode"\} [1-9]/m);
+  assert.match(metrics, /^qualm_stage_duration_seconds_count\{stage="embed"\} [1-9]/m);
   assert.match(metrics, /^qualm_consumer_lag_messages\{topic="[^"]+",partition="0"\} 0$/m, 'caught up to the end');
   assert.match(metrics, /^nodejs_eventloop_lag_seconds \d/m);
   assert.match(metrics, /^qualm_signal_count\{signal="relative_density_percentile"\} 300$/m);
+  assert.match(metrics, /^qualm_drift_window_samples 300$/m);
+  assert.match(metrics, /^qualm_drift_ood_ratio\{source="reference"\} 0\.01\d*$/m, 'about 1% of references lie beyond their own 99th percentile');
+  assert.match(metrics, /^qualm_drift_uncertainty\{source="stream",quantile="0\.99"\} [01]/m);
   assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
 });
 

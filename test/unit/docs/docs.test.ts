@@ -12,12 +12,48 @@ test('the README configuration table is the one generated from the options', () 
   assert.equal(m[1], configTable(), 'run: node --import tsx scripts/config-table.ts, and paste it into the README');
 });
 
-test('docs/metrics.md lists exactly the qualm_ metrics the code defines', async () => {
+interface CatalogueRow {
+  name: string;
+  type: string;
+  labels: string[];
+}
+
+/** The rows of a metrics table: name, type and labels as the doc states them. */
+function catalogueRows(doc: string, prefix: RegExp): CatalogueRow[] {
+  return [...doc.matchAll(/^\| `([a-z0-9_]+)` \| (\w+) \|([^|]*)\| [^|]+ \| .+ \|$/gm)]
+    .filter((m) => prefix.test(m[1] as string))
+    .map((m) => ({
+      name: m[1] as string,
+      type: m[2] as string,
+      labels: [...(m[3] as string).matchAll(/`([a-z0-9_]+)`/g)].map((l) => l[1] as string).sort(),
+    }));
+}
+
+/** Name, type and declared label names of every metric a registry holds. */
+function registryRows(metrics: QualmMetrics): CatalogueRow[] {
+  return metrics.registry.getMetricsAsArray().map((m) => {
+    const metric = m as unknown as { name: string; type: string; labelNames?: readonly string[] };
+    return { name: metric.name, type: metric.type, labels: [...(metric.labelNames ?? [])].sort() };
+  });
+}
+
+test('docs/metrics.md lists exactly the qualm_ metrics the code defines, with their types and labels', () => {
   const doc = readFileSync('docs/metrics.md', 'utf8');
-  const documented = new Set([...doc.matchAll(/^\| `(qualm_[a-z_]+)` \|/gm)].map((x) => x[1]));
-  const metrics = new QualmMetrics({ defaultMetrics: false });
-  const defined = new Set((await metrics.registry.getMetricsAsJSON()).map((x) => x.name));
-  assert.deepEqual([...documented].sort(), [...defined].sort());
+  const documented = catalogueRows(doc, /^qualm_/).sort((a, b) => a.name.localeCompare(b.name));
+  const defined = registryRows(new QualmMetrics({ defaultMetrics: false })).sort((a, b) => a.name.localeCompare(b.name));
+  assert.ok(documented.length >= 15, `parsed ${documented.length} rows`);
+  assert.deepEqual(documented, defined);
+});
+
+test('docs/metrics.md states the prom-client default metrics it lists as they are served', () => {
+  const doc = readFileSync('docs/metrics.md', 'utf8');
+  const documented = catalogueRows(doc, /^(process|nodejs)_/);
+  assert.ok(documented.length >= 5, `parsed ${documented.length} rows`);
+  const served = new Map(registryRows(new QualmMetrics()).map((r) => [r.name, r]));
+  for (const row of documented) assert.deepEqual(served.get(row.name), row, row.name);
+  for (const dropped of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    assert.equal(served.has(dropped), false, `${dropped} is dropped`);
+  }
 });
 
 test('the README quickstart has exactly the two commands, and both exist', () => {
