@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ErrorCodes, QualmError } from '../errors.js';
+import { packageRoot } from '../util/package-root.js';
 import { readIdxFile } from './idx.js';
 import type { ImageSet } from './types.js';
 
@@ -21,7 +21,7 @@ export const FASHION_MNIST_LABELS = [
 /** Debian package dataset-fashion-mnist installs the full set here. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 /** The small slice committed with the repository (see data/README.md). */
-export const SLICE_FASHION_MNIST_DIR = resolve(fileURLToPath(import.meta.url), '../../../data/fashion-mnist');
+export const SLICE_FASHION_MNIST_DIR = join(packageRoot(), 'data', 'fashion-mnist');
 
 export type Split = 'train' | 't10k';
 

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Consumer, Kafka } from 'kafkajs';
 import { pino } from 'pino';
 import type { Config } from '../../config/index.js';
@@ -12,6 +11,7 @@ import { loadCurrentBundle } from '../../index/index.js';
 import { KAFKA_VERSION, startLocalKafka, type LocalKafka } from '../../local-kafka/index.js';
 import { createLogger } from '../../logging/index.js';
 import { createKafka } from '../../stream/index.js';
+import { packageRoot } from '../../util/package-root.js';
 import { freeLoopbackPort } from '../../util/ports.js';
 import { intFlag, parseFlags, ratioFlag } from '../args.js';
 import { buildFashionMnistBundle } from './build-index.js';
@@ -37,7 +37,7 @@ Options:
   --seed S             seed of the mix (default: 1)
   -h, --help           this text`;
 
-const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+const REPO_ROOT = packageRoot();
 const IN_DIST_SOURCE = 'fashion-mnist/t10k';
 const OOD_SOURCE = 'mnist';
 
