@@ -1,5 +1,6 @@
 export {
   parseSample,
+  INPUT_ERROR_CODES,
   decodeFloat32Base64,
   encodeFloat32Base64,
   type InputSpec,
@@ -9,6 +10,7 @@ export {
 } from './sample.js';
 export {
   DLQ_HEADERS,
+  FLAG_REASONS,
   dlqHeaders,
   readDlqHeaders,
   type DlqInfo,

@@ -32,7 +32,9 @@ export interface SignalsRecord {
   label_entropy: number | null;
 }
 
-export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density';
+/** Why a sample went to review, as the review record states it. */
+export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density'] as const;
+export type FlagReason = (typeof FLAG_REASONS)[number];
 
 /** Published to the review topic for every flagged sample. */
 export interface ReviewRecord {

@@ -32,6 +32,18 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** A bare NaN or Infinity where a JSON value belongs, as Python's json.dumps writes them. */
 const NON_FINITE_TOKEN = /[[:,]\s*-?(?:NaN|Infinity)\s*[,\]}]/;
 
+/** Every error code parseSample can give: the codes a DLQ record may carry. */
+export const INPUT_ERROR_CODES = [
+  ErrorCodes.EMPTY,
+  ErrorCodes.OVERSIZE,
+  ErrorCodes.BAD_JSON,
+  ErrorCodes.NON_FINITE,
+  ErrorCodes.BAD_SCHEMA,
+  ErrorCodes.MISSING_ID,
+  ErrorCodes.WRONG_LENGTH,
+  ErrorCodes.UNSUPPORTED_INPUT,
+] as const satisfies readonly ErrorCode[];
+
 function fail(code: ErrorCode, message: string): ParseResult {
   return { ok: false, code, message };
 }

@@ -1,2 +1,2 @@
-export { QualmMetrics, STAGES, type BundleView, type DriftSource, type DriftView, type Stage } from './metrics.js';
+export { QualmMetrics, REFRESH_OUTCOMES, STAGES, type BundleView, type DriftSource, type DriftView, type RefreshOutcome, type Stage } from './metrics.js';
 export { startHealthServer, type HealthServer, type HealthServerOptions } from './server.js';

@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Outcomes of a refresh check that found a new bundle version. */
+export const REFRESH_OUTCOMES = ['swapped', 'refused', 'error'] as const;
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
+
 export const STAGES = ['decode', 'embed', 'search', 'score', 'produce', 'commit', 'batch'] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -57,7 +61,7 @@ export class QualmMetrics {
 
   readonly driftWindowSamples: Gauge;
   readonly driftOodRatio: Gauge<'source'>;
-  readonly driftUncertainty: Gauge<'source' | 'quantile'>;
+  readonly driftUncertainty: Gauge<'source' | 'q'>;
 
   private bundle: BundleView | undefined;
   private drift: DriftSource | undefined;
@@ -183,7 +187,7 @@ export class QualmMetrics {
     this.driftUncertainty = new Gauge({
       name: 'qualm_drift_uncertainty',
       help: 'Uncertainty quantiles: source="stream" over the sliding window, source="reference" for the references themselves.',
-      labelNames: ['source', 'quantile'] as const,
+      labelNames: ['source', 'q'] as const,
       registers,
       collect: () => {
         if (this.drift === undefined) return;
@@ -194,14 +198,25 @@ export class QualmMetrics {
         ];
         for (const [source, view] of views) {
           if (view === undefined) continue;
-          for (const [quantile, value] of Object.entries(view.uncertainty)) {
-            if (value !== undefined) this.driftUncertainty.set({ source, quantile }, value);
+          for (const [q, value] of Object.entries(view.uncertainty)) {
+            if (value !== undefined) this.driftUncertainty.set({ source, q }, value);
           }
         }
       },
     });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });
     this.ready.set(0);
+    // A labelled series that first appears at 1 shows no increase() in Prometheus: start at 0.
+    for (const outcome of REFRESH_OUTCOMES) this.bundleRefresh.inc({ outcome }, 0);
+  }
+
+  /**
+   * Exports the flag-reason and DLQ-code series at 0 before the first sample needs them, so
+   * that rate() and increase() see the first flag and the first dead letter.
+   */
+  primeLabels(opts: { flagReasons: readonly string[]; dlqCodes: readonly string[] }): void {
+    for (const reason of opts.flagReasons) this.flagged.inc({ reason }, 0);
+    for (const code of opts.dlqCodes) this.dlq.inc({ code }, 0);
   }
 
   /** Points the bundle gauges at a newly served bundle. */

@@ -1,4 +1,5 @@
 import type { Config } from '../../config/index.js';
+import { FLAG_REASONS, INPUT_ERROR_CODES } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { describeError } from '../../errors.js';
 import { BundleRefresher, loadCurrentBundle, type IndexSnapshot } from '../../index/index.js';
@@ -33,6 +34,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
   const log = logger.child({ area: 'cli' });
   const metrics = new QualmMetrics();
+  metrics.primeLabels({ flagReasons: FLAG_REASONS, dlqCodes: INPUT_ERROR_CODES });
 
   const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
   let snapshot: IndexSnapshot;

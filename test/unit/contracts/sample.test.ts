@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeFloat32Base64, parseSample, type InputSpec } from '../../../src/contracts/index.js';
+import { INPUT_ERROR_CODES, encodeFloat32Base64, parseSample, type InputSpec } from '../../../src/contracts/index.js';
 
 const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 300 };
 const buf = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
+/** Every code the failures in this file produced. */
+const seen = new Set<string>();
+
 function code(value: Buffer | null, key: Buffer | null = null): string {
   const r = parseSample(value, key, spec);
   assert.equal(r.ok, false, 'expected a parse failure');
+  if (!r.ok) seen.add(r.code);
   return r.ok ? '' : r.code;
 }
 
@@ -57,6 +61,8 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4], embedding: [1, 0, 0] } })), 'QUALM_BAD_SCHEMA');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: 'no' })), 'QUALM_BAD_SCHEMA');
   assert.equal(code(buf({ id: 'x', input: { text: 'hello' } })), 'QUALM_UNSUPPORTED_INPUT');
+  // INPUT_ERROR_CODES (the DLQ codes the metrics export from the start) is exactly this set.
+  assert.deepEqual([...seen].sort(), [...INPUT_ERROR_CODES].sort());
 });
 
 test('failure messages are readable and specific', () => {
