@@ -1,7 +1,7 @@
 // The worker end to end: a real Kafka broker, the committed ONNX encoder, a real HNSW
 // bundle, and `qualm worker` as a child process.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,11 +10,9 @@ import { sampleMix } from '../../src/cli/sample-mix.js';
 import { loadConfig } from '../../src/config/index.js';
 import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
-import { OnnxEncoder } from '../../src/encoder/index.js';
-import { buildBundle, movePointer } from '../../src/index/index.js';
-import { referenceScorer } from '../../src/scoring/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } from '../helpers/bundles.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const CONFIG = loadConfig(process.env);
@@ -26,27 +24,11 @@ const workers: WorkerProcess[] = [];
 const readers: TopicReader[] = [];
 
 /** The slice's training images embedded by the committed encoder, for building bundles. */
-let refs: { emb: Float32Array; labels: number[]; labelNames: readonly string[]; dim: number; model: { name: string; version: string; sha256: string } };
+let refs: SliceRefs;
 
 /** Builds a real bundle over references [from, to) of the slice into `dir` (moving its pointer). */
-async function buildSliceBundle(dir: string, from: number, to: number, version?: string, model = refs.model): Promise<string> {
-  const res = await buildBundle(
-    dir,
-    {
-      embeddings: refs.emb.subarray(from * refs.dim, to * refs.dim),
-      dim: refs.dim,
-      ids: Array.from({ length: to - from }, (_, i) => `fm-train#${from + i}`),
-      labels: refs.labels.slice(from, to),
-      labelNames: refs.labelNames,
-      model,
-      source: { test: 'worker.test.ts', from, to },
-      k: 20,
-      densityWeight: CONFIG.densityWeight,
-      referenceScore: referenceScorer({ densityWeight: CONFIG.densityWeight, numLabels: 10 }),
-    },
-    version === undefined ? {} : { version },
-  );
-  return res.version;
+function buildSlice(dir: string, from: number, to: number, version?: string, model = refs.model): Promise<string> {
+  return buildSliceBundle(refs, dir, from, to, { densityWeight: CONFIG.densityWeight, model, ...(version === undefined ? {} : { version }) });
 }
 
 before(async () => {
@@ -54,21 +36,8 @@ before(async () => {
   console.log(`kafka broker ${broker.version} on ${broker.brokers.join(',')}`);
   kafka = testKafka(broker.brokers);
   // A real bundle: the committed encoder over the 6000 Fashion-MNIST training images of the slice.
-  const train = loadFashionMnist('train', [SLICE_FASHION_MNIST_DIR]);
-  const n = train.n;
-  const encoder = await OnnxEncoder.open(MODEL);
-  try {
-    refs = {
-      emb: await encoder.embedAll(train.pixels.subarray(0, n * 784), n, 500),
-      labels: Array.from(train.labels.subarray(0, n)),
-      labelNames: train.labelNames,
-      dim: encoder.dim,
-      model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
-    };
-  } finally {
-    await encoder.close();
-  }
-  await buildSliceBundle(bundleDir, 0, n);
+  refs = await embedSlice(MODEL);
+  await buildSlice(bundleDir, 0, refs.count);
 });
 
 after(async () => {
@@ -204,7 +173,7 @@ test('N good + M malformed: exactly N scores, M DLQ records with their reasons, 
   assert.match(metrics, /^qualm_signal_count\{signal="relative_density_percentile"\} 300$/m);
   assert.match(metrics, /^qualm_drift_window_samples 300$/m);
   assert.match(metrics, /^qualm_drift_ood_ratio\{source="reference"\} 0\.01\d*$/m, 'about 1% of references lie beyond their own 99th percentile');
-  assert.match(metrics, /^qualm_drift_uncertainty\{source="stream",quantile="0\.99"\} [01]/m);
+  assert.match(metrics, /^qualm_drift_uncertainty\{source="stream",q="0\.99"\} [01]/m);
   assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
 });
 
@@ -268,7 +237,7 @@ test('a new bundle goes live without a restart; corrupted and mismatched ones ar
   const live = mkdtempSync(join(tmpdir(), 'qualm-it-live-'));
   const staging = mkdtempSync(join(tmpdir(), 'qualm-it-staging-'));
   try {
-    const v1 = await buildSliceBundle(live, 0, 3000, 'v1');
+    const v1 = await buildSlice(live, 0, 3000, 'v1');
     const scores = await reader(t.scores);
     const w = await startWorker({ ...env, QUALM_BUNDLE_DIR: live, QUALM_REFRESH_INTERVAL_MS: '200' });
 
@@ -286,19 +255,15 @@ test('a new bundle goes live without a restart; corrupted and mismatched ones ar
     const versions = (): string[] => scores.json<ScoreRecord>().map((r) => r.index_version);
     await waitFor(() => versions().includes(v1), 'records scored by v1');
 
-    const v2 = await buildSliceBundle(live, 3000, 6000, 'v2');
+    const v2 = await buildSlice(live, 3000, 6000, 'v2');
     await waitFor(() => versions().includes(v2), 'records scored by v2', 60_000);
 
     // A corrupted bundle (bad checksum), staged elsewhere and moved in whole, then the pointer.
-    await buildSliceBundle(staging, 0, 1000, 'v3');
-    const ids = join(staging, 'v3', 'ids.json');
-    writeFileSync(ids, readFileSync(ids, 'utf8').replace('fm-train#5"', 'fm-train#X"'));
-    cpSync(join(staging, 'v3'), join(live, 'v3'), { recursive: true });
-    await movePointer(live, 'v3');
+    await publishCorruptBundle(refs, live, staging, 'v3', CONFIG.densityWeight);
     await waitFor(async () => /^qualm_bundle_refresh_total\{outcome="refused"\} 1$/m.test(await w.metrics()), 'v3 refused');
 
     // A bundle built with another encoder.
-    await buildSliceBundle(live, 0, 1000, 'v4', { ...refs.model, sha256: 'f'.repeat(64) });
+    await buildSlice(live, 0, 1000, 'v4', { ...refs.model, sha256: 'f'.repeat(64) });
     await waitFor(async () => /^qualm_bundle_refresh_total\{outcome="refused"\} 2$/m.test(await w.metrics()), 'v4 refused');
     const metrics = await w.metrics();
     assert.match(metrics, /^qualm_bundle_refresh_total\{outcome="swapped"\} 1$/m);
