@@ -62,7 +62,8 @@ try {
     Array.from({ length: n }, (_, i) => scoreNeighbors(snap.search(z.subarray(i * dim, (i + 1) * dim)), snap.stats, opts));
   const st = score(zte, test.n);
   const sm = score(zmn, mnist.n);
-  const rate = (s: typeof st, t: number): number => Math.round((s.filter((x) => x.uncertainty >= t).length / s.length) * 10000) / 10000;
+  const share = (s: typeof st, pick: (x: (typeof st)[number]) => boolean): number => Math.round((s.filter(pick).length / s.length) * 10000) / 10000;
+  const rate = (s: typeof st, t: number): number => share(s, (x) => x.uncertainty >= t);
   console.log(
     JSON.stringify({
       data: train.origin,
@@ -70,6 +71,12 @@ try {
       density_weight: config.densityWeight,
       auroc_uncertainty: Math.round(auroc(st.map((s) => s.uncertainty), sm.map((s) => s.uncertainty)) * 10000) / 10000,
       auroc_mean_knn_distance: Math.round(auroc(st.map((s) => s.signals.meanKnnDistance), sm.map((s) => s.signals.meanKnnDistance)) * 10000) / 10000,
+      // The drift gauge's out-of-distribution share: density percentile at or above QUALM_OOD_PERCENTILE.
+      beyond_ood_percentile: {
+        ood_percentile: config.oodPercentile,
+        fashion_mnist_test: share(st, (x) => x.signals.densityPercentile >= config.oodPercentile),
+        mnist: share(sm, (x) => x.signals.densityPercentile >= config.oodPercentile),
+      },
       flag_rates: [0.8, 0.85, 0.9, 0.95].map((t) => ({ threshold: t, fashion_mnist_test: rate(st, t), mnist: rate(sm, t) })),
     }),
   );

@@ -88,3 +88,9 @@ tests:
   assert.deepEqual([...c.quiet], ['A']);
   assert.deepEqual([...c.fires], ['B']);
 });
+
+test('docs/deployment.md names every alert the rules define, and no other', () => {
+  const doc = readFileSync('docs/deployment.md', 'utf8');
+  const documented = [...doc.matchAll(/^\| `(Qualm[A-Za-z]+)` \|/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(documented, alertRules(ROOT).map((r) => r.alert).sort());
+});
