@@ -49,7 +49,7 @@ export class SortedWindow {
 }
 
 /** First index i with a[i] >= v (a ascending). */
-export function lowerBound(a: readonly number[], v: number): number {
+function lowerBound(a: readonly number[], v: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
