@@ -3,6 +3,7 @@ import { ConfigError, describeError, isQualmError } from '../errors.js';
 import { UsageError } from './args.js';
 import * as buildIndex from './commands/build-index.js';
 import * as demo from './commands/demo.js';
+import * as label from './commands/label.js';
 import * as probe from './commands/probe.js';
 import * as produce from './commands/produce.js';
 import * as worker from './commands/worker.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   worker,
   'build-index': buildIndex,
   produce,
+  label,
   demo,
   probe,
 };
@@ -28,6 +30,7 @@ Commands:
   worker        score the input topic, publish flagged samples to the review topic
   build-index   embed a labelled reference set and write a new reference bundle
   produce       stream Fashion-MNIST / MNIST / malformed samples to the input topic
+  label         publish reviewers' labels of flagged samples to the labels topic
   demo          the whole path on a local Kafka broker, with a live summary
   probe         linear-probe accuracy of the encoder on Fashion-MNIST (for the model card)
 

@@ -124,6 +124,13 @@ export const OPTIONS = {
     description: 'Dead-letter topic for messages that cannot be scored.',
     schema: topic,
   },
+  labelsTopic: {
+    env: 'QUALM_LABELS_TOPIC',
+    default: 'qualm.labels',
+    unit: 'topic',
+    description: 'Topic of reviewers\' label records ({id, label, reviewer, reviewed_at}); build-index --labels folds them, joined with their review records, into the next bundle.',
+    schema: topic,
+  },
   groupId: {
     env: 'QUALM_GROUP_ID',
     default: 'qualm-worker',

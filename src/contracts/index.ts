@@ -16,8 +16,10 @@ export {
   type DlqInfo,
   type FlagReason,
   type NeighborRecord,
+  type ReviewEmbedding,
   type ReviewRecord,
   type ScoreRecord,
   type SignalsRecord,
   type SourceRef,
 } from './records.js';
+export { parseLabelRecord, type LabelParseResult, type LabelRecord } from './labels.js';

@@ -36,6 +36,18 @@ export interface SignalsRecord {
 export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density'] as const;
 export type FlagReason = (typeof FLAG_REASONS)[number];
 
+/**
+ * The embedding a review record carries, so that a reviewed item can become a reference of
+ * the next bundle without running the encoder again (see LabelRecord and build-index).
+ */
+export interface ReviewEmbedding {
+  /** sha256 of the ONNX model that produced it; a bundle only takes embeddings of its own model. */
+  model_sha256: string;
+  dim: number;
+  /** Little-endian float32 values, base64. */
+  b64: string;
+}
+
 /** Published to the review topic for every flagged sample. */
 export interface ReviewRecord {
   id: string;
@@ -54,6 +66,7 @@ export interface ReviewRecord {
   model_version: string;
   scored_at: string;
   source: SourceRef;
+  embedding: ReviewEmbedding;
 }
 
 /** Published to the scores topic (when configured) for every scored sample. */

@@ -2,6 +2,7 @@ import type { IHeaders, Message } from 'kafkajs';
 import type { Config } from '../config/index.js';
 import {
   dlqHeaders,
+  encodeFloat32Base64,
   parseSample,
   type FlagReason,
   type InputSpec,
@@ -21,6 +22,8 @@ export interface Embedder {
   readonly dim: number;
   readonly inputDim: number;
   readonly manifest: { readonly name: string; readonly version: string };
+  /** sha256 of the model file; review records name it beside the embedding they carry. */
+  readonly sha256: string;
   embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array>;
 }
 
@@ -151,6 +154,7 @@ export class BatchScorer {
           model_version: modelVersion,
           scored_at: stamp,
           source: g.source,
+          embedding: { model_sha256: this.embedder.sha256, dim, b64: encodeFloat32Base64(embeddings[i] as ArrayLike<number>) },
         };
         out.review.push({ key: g.sample.id, value: JSON.stringify(review) });
       }

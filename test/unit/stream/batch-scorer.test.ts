@@ -9,7 +9,7 @@ import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../../../src
 import { QualmMetrics } from '../../../src/metrics/index.js';
 import { ThresholdPolicy } from '../../../src/scoring/index.js';
 import { BatchScorer, type Embedder, type InMessage } from '../../../src/stream/index.js';
-import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../../src/contracts/index.js';
+import { decodeFloat32Base64, readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../../src/contracts/index.js';
 
 const DIM = 8;
 /** A fake encoder for pure logic: the features themselves, L2-normalised. */
@@ -17,6 +17,7 @@ class IdentityEmbedder implements Embedder {
   readonly dim = DIM;
   readonly inputDim = DIM;
   readonly manifest = { name: 'identity', version: '0' };
+  readonly sha256 = 'e'.repeat(64);
   calls: number[] = [];
   embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array> {
     return (async () => {
@@ -118,6 +119,10 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
   assert.equal(review.model_version, 'identity@0');
   assert.equal(review.scored_at, '2026-01-01T00:00:00.000Z');
   assert.deepEqual(review.source, { topic: 'in', partition: 3, offset: '12' });
+  // The embedding travels with the review record, so a labelled item can become a reference.
+  assert.equal(review.embedding.model_sha256, 'e'.repeat(64));
+  assert.equal(review.embedding.dim, DIM);
+  assert.equal(decodeFloat32Base64(review.embedding.b64)?.length, DIM);
   assert.match(review.explanation, /Unlike the training data/);
   assert.equal(review.flag_policy, 'threshold(0.5)');
 });
