@@ -25,6 +25,8 @@ export const ErrorCodes = {
   BUNDLE_INVALID: 'QUALM_BUNDLE_INVALID',
   /** No live bundle is available. */
   BUNDLE_MISSING: 'QUALM_BUNDLE_MISSING',
+  /** A bundle store could not be reached or did not serve a file (network error, HTTP status). */
+  BUNDLE_DOWNLOAD_FAILED: 'QUALM_BUNDLE_DOWNLOAD_FAILED',
   /** The encoder model or its manifest is unusable. */
   MODEL_INVALID: 'QUALM_MODEL_INVALID',
   /** The encoder failed at inference time. */
@@ -45,6 +47,7 @@ export interface ErrorContext {
   bundleVersion?: string;
   configKey?: string;
   path?: string;
+  url?: string;
 }
 
 export interface QualmErrorOptions {

@@ -45,6 +45,18 @@ const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const topic = nonEmpty.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
 const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal('').transform(() => undefined), schema]);
 
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'expected an http:// or https:// URL');
+
 const hostPort = z
   .string()
   .trim()
@@ -156,21 +168,35 @@ export const OPTIONS = {
     env: 'QUALM_BUNDLE_DIR',
     default: 'var/bundles',
     unit: 'path',
-    description: 'Directory holding reference bundle versions and the CURRENT pointer.',
+    description: 'Directory holding reference bundle versions and the CURRENT pointer; with QUALM_BUNDLE_URL set, the local cache of the versions downloaded from there.',
     schema: nonEmpty,
+  },
+  bundleUrl: {
+    env: 'QUALM_BUNDLE_URL',
+    default: undefined,
+    unit: 'http(s) URL',
+    description: 'Base URL of an HTTP bundle store (any static server or object store that serves CURRENT and the version directories under it, as a bundle directory holds them); workers follow its pointer and download versions into QUALM_BUNDLE_DIR. Unset: QUALM_BUNDLE_DIR is the store.',
+    schema: optional(httpUrl),
+  },
+  bundleDownloadTimeoutMs: {
+    env: 'QUALM_BUNDLE_DOWNLOAD_TIMEOUT_MS',
+    default: '30000',
+    unit: 'ms',
+    description: 'A request to QUALM_BUNDLE_URL that receives no data for this long is aborted and retried (with backoff, resuming where it stopped).',
+    schema: int(100, 3_600_000),
   },
   bundleRetain: {
     env: 'QUALM_BUNDLE_RETAIN',
     default: '5',
     unit: 'versions',
-    description: 'build-index keeps this many newest bundle versions (and always the one CURRENT names) and deletes older ones.',
+    description: 'build-index keeps this many newest bundle versions (and always the one CURRENT names) and deletes older ones; a worker following QUALM_BUNDLE_URL keeps as many in its cache (and always the one it serves).',
     schema: int(1, 1000),
   },
   refreshIntervalMs: {
     env: 'QUALM_REFRESH_INTERVAL_MS',
     default: '30000',
     unit: 'ms',
-    description: 'How often the worker checks QUALM_BUNDLE_DIR/CURRENT for a new bundle (plus up to 20% jitter); 0 disables refresh.',
+    description: 'How often the worker checks the bundle pointer (QUALM_BUNDLE_URL/CURRENT, or QUALM_BUNDLE_DIR/CURRENT) for a new bundle (plus up to 20% jitter); 0 disables refresh.',
     schema: int(0, 86_400_000),
   },
   k: {

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { modelManifestPath } from '../config/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
+import { spawnThread, threadUrl } from '../util/spawn-thread.js';
 import { readModelManifest, type ModelManifest } from './model-manifest.js';
 import type { EmbedRequest, InitMessage, ThreadReply } from './protocol.js';
 
@@ -29,20 +30,7 @@ export function normalizeRows(data: Float32Array, dim: number): Float32Array {
   return data;
 }
 
-// In source form (tsx) the thread is the .ts file beside this one; compiled, the .js file.
-const THREAD_URL = new URL(import.meta.url.endsWith('.ts') ? './onnx-thread.ts' : './onnx-thread.js', import.meta.url);
-
-/**
- * Starts the inference thread. Compiled, it is onnx-thread.js. From TypeScript sources the
- * thread needs the tsx loader, which a parent that registered tsx through its API
- * (bin/qualm.js) does not pass on: a small bootstrap registers it first.
- */
-function spawnThread(init: InitMessage): Worker {
-  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData: init });
-  const api = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(THREAD_URL.href)}); });`;
-  return new Worker(boot, { eval: true, workerData: init });
-}
+const THREAD_URL = threadUrl(import.meta.url, 'onnx-thread');
 
 /**
  * The ONNX encoder: one inference thread holding the session, batched embed() calls
@@ -84,7 +72,7 @@ export class OnnxEncoder {
       inputDim: manifest.input_dim,
       intraOpThreads: opts.intraOpThreads ?? 1,
     };
-    const worker = spawnThread(init);
+    const worker = spawnThread(THREAD_URL, init);
     const ready = await new Promise<ThreadReply>((res, rej) => {
       worker.once('message', res);
       worker.once('error', rej);

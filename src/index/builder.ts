@@ -1,19 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import hnswlib from 'hnswlib-node';
+import { availableParallelism } from 'node:os';
+import { basename, join } from 'node:path';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
 import {
   BUNDLE_FORMAT_VERSION,
   IDS_FILE,
-  INDEX_FILE,
   LABELS_FILE,
   MANIFEST_FILE,
+  MAX_SHARDS,
   RADII_FILE,
   POINTER_FILE,
+  shardFile,
   type BundleManifest,
 } from './manifest.js';
+import { loadBundle } from './loader.js';
+import { buildShards, type ShardPlan } from './shard-builder.js';
+import type { IndexSnapshot } from './snapshot.js';
+import { subsampleRows, type SubsampleSpec } from './subsample.js';
 import { empiricalQuantiles } from './quantiles.js';
 import { relativeDensity } from '../util/relative-density.js';
 import type { DensityStats, Neighbors } from './types.js';
@@ -23,14 +28,31 @@ export interface HnswParams {
   m: number;
   efConstruction: number;
   randomSeed: number;
+  /**
+   * Independent HNSW indexes over disjoint rows, built in parallel threads and all searched
+   * for every query. Default 1: one index, inserted on one build thread, with the
+   * leave-one-out pass split across all build threads, which measured best on 2 shared cores
+   * (docs/benchmarks.md). More shards insert in parallel but double the leave-one-out work
+   * (each reference is queried against every shard) and every query at serving time.
+   */
+  shards?: number;
 }
 
 export const DEFAULT_HNSW: HnswParams = { m: 16, efConstruction: 200, randomSeed: 100 };
 /** Number of stored quantiles of the leave-one-out distance distributions. */
 export const STAT_QUANTILES = 1001;
+/** Below this many references a build runs on the calling thread by default. */
+export const PARALLEL_MIN_REFERENCES = 20_000;
+
+/** An earlier bundle an incremental build extends. */
+export interface PreviousBundle {
+  /** The bundle directory (holding CURRENT and the versions). */
+  dir: string;
+  version: string;
+}
 
 export interface BuildInput {
-  /** Row-major embeddings, count * dim values, L2-normalised. */
+  /** Row-major embeddings, count * dim values, L2-normalised. A SharedArrayBuffer-backed array is used by the build threads without a copy. */
   embeddings: Float32Array;
   dim: number;
   ids: readonly string[];
@@ -48,17 +70,32 @@ export interface BuildInput {
    * these calibrate the workers' uncertainty. Omitted: no calibration is stored.
    */
   referenceScore?: (neighbors: Neighbors, density: DensityStats) => number;
+  /** HNSW parameters; an incremental build keeps those of the bundle it extends. */
   hnsw?: HnswParams;
   /** Query ef for the leave-one-out pass. */
   efSearch?: number;
+  /**
+   * Incremental build: the references above are added to this earlier bundle's, whose
+   * vectors are read back from its index (never re-embedded) and whose HNSW shards are
+   * extended rather than rebuilt. It must have the same model sha256, dimension and label
+   * names; an id already in it is refused. The statistics are recomputed over the union.
+   */
+  from?: PreviousBundle;
+  /** Keep only a sample of the references above (see subsample.ts and docs/bundle-format.md). */
+  subsample?: SubsampleSpec;
 }
 
-export type BuildPhase = 'insert' | 'leave-one-out' | 'calibrate' | 'write';
+export type BuildPhase = 'load-previous' | 'insert' | 'leave-one-out' | 'calibrate' | 'write';
 export interface BuildOptions {
-  onProgress?: (phase: BuildPhase, done: number, total: number) => void;
-  signal?: AbortSignal;
+  onProgress?: ((phase: BuildPhase, done: number, total: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** Version name; defaults to a UTC timestamp plus random suffix. */
-  version?: string;
+  version?: string | undefined;
+  /**
+   * Build threads. Default: the machine's available parallelism from PARALLEL_MIN_REFERENCES
+   * references on, else 1 (everything on the calling thread).
+   */
+  threads?: number | undefined;
 }
 
 export interface BuildResult {
@@ -103,96 +140,121 @@ export async function movePointer(bundleDir: string, version: string): Promise<v
   await rename(tmp, join(bundleDir, POINTER_FILE));
 }
 
+/** The references of a build after subsampling and the union with a previous bundle. */
+interface Union {
+  vectors: Float32Array;
+  ids: readonly string[];
+  labels: readonly number[] | null;
+  previous: { snapshot: IndexSnapshot; dir: string } | null;
+  source: Record<string, unknown>;
+  threads: number;
+}
+
+function mismatch(from: PreviousBundle, message: string): QualmError {
+  return new QualmError(ErrorCodes.BUNDLE_INVALID, `cannot extend bundle ${from.version}: ${message}`, {
+    context: { bundleVersion: from.version, path: from.dir },
+  });
+}
+
+/** A float32 array of `length` values, in shared memory when build threads will read it. */
+function vectorBuffer(length: number, shared: boolean): Float32Array {
+  return shared ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float32Array(length);
+}
+
+async function gatherReferences(
+  input: BuildInput,
+  threadsFor: (n: number) => number,
+  progress: (phase: BuildPhase, done: number, total: number) => void,
+): Promise<Union> {
+  const { dim } = input;
+  let embeddings = input.embeddings;
+  let ids = input.ids;
+  let labels = input.labels;
+  let source = input.source;
+  if (input.subsample !== undefined) {
+    const keep = subsampleRows(input.subsample, ids.length, labels);
+    const picked = new Float32Array(keep.length * dim);
+    keep.forEach((r, i) => picked.set(embeddings.subarray(r * dim, (r + 1) * dim), i * dim));
+    const all = labels;
+    embeddings = picked;
+    ids = Array.from(keep, (r) => ids[r] as string);
+    labels = all === null ? null : Array.from(keep, (r) => all[r] as number);
+    source = { ...source, subsample: { ...input.subsample, of: input.ids.length, kept: keep.length } };
+  }
+  if (input.from === undefined) {
+    const threads = threadsFor(ids.length);
+    const usable = threads === 1 || embeddings.buffer instanceof SharedArrayBuffer;
+    const vectors = usable ? embeddings : vectorBuffer(embeddings.length, true);
+    if (!usable) vectors.set(embeddings);
+    return { vectors, ids, labels, previous: null, source, threads };
+  }
+
+  const from = input.from;
+  progress('load-previous', 0, 1);
+  const snapshot = await loadBundle(from.dir, from.version, { efSearch: 10 });
+  const m = snapshot.manifest;
+  if (m.model.sha256 !== input.model.sha256) throw mismatch(from, `it was built with model sha256 ${m.model.sha256}, these references with ${input.model.sha256}`);
+  if (m.model.dim !== dim) throw mismatch(from, `it has dimension ${m.model.dim}, these references ${dim}`);
+  const oldNames = m.labels?.names ?? null;
+  const newNames = labels === null ? null : (input.labelNames ?? []);
+  if (JSON.stringify(oldNames) !== JSON.stringify(newNames)) {
+    throw mismatch(from, `its label names are ${JSON.stringify(oldNames)}, these references have ${JSON.stringify(newNames)}`);
+  }
+  const oldIds = snapshot.referenceIds;
+  const known = new Set(oldIds);
+  for (const id of ids) {
+    if (known.has(id)) {
+      throw new QualmError(ErrorCodes.DATASET_INVALID, `reference id ${JSON.stringify(id)} is already in bundle ${from.version}: an incremental build only adds references (run a full build to replace or remove one)`, {
+        context: { bundleVersion: from.version },
+      });
+    }
+    known.add(id);
+  }
+  const nOld = snapshot.count;
+  const threads = threadsFor(nOld + ids.length);
+  const vectors = vectorBuffer((nOld + ids.length) * dim, threads > 1);
+  for (let r = 0; r < nOld; r++) vectors.set(snapshot.vectorOf(r), r * dim);
+  vectors.set(embeddings, nOld * dim);
+  const oldLabels = snapshot.referenceLabels;
+  progress('load-previous', 1, 1);
+  return {
+    vectors,
+    ids: [...oldIds, ...ids],
+    labels: labels === null || oldLabels === null ? null : [...oldLabels, ...labels],
+    previous: { snapshot, dir: join(from.dir, from.version) },
+    source: { ...source, incremental: { from: from.version, previous_count: nOld, added: ids.length } },
+    threads,
+  };
+}
+
 /**
  * Builds the HNSW index over the references, computes their leave-one-out kNN distance
  * statistics, writes an immutable bundle directory beside the existing ones and moves the
- * CURRENT pointer last. Cancelled through `signal` it leaves no partial bundle behind.
+ * CURRENT pointer last. From PARALLEL_MIN_REFERENCES references on it works in build
+ * threads: one inserts, all share the leave-one-out queries (or one thread per shard with
+ * `hnsw.shards`; docs/benchmarks.md says why not by default). Cancelled through `signal` it
+ * leaves no partial bundle behind.
  */
 export async function buildBundle(bundleDir: string, input: BuildInput, opts: BuildOptions = {}): Promise<BuildResult> {
-  const { embeddings, dim, ids, labels, k } = input;
-  const n = ids.length;
-  const hnsw = input.hnsw ?? DEFAULT_HNSW;
-  if (embeddings.length !== n * dim) throw new RangeError(`embeddings hold ${embeddings.length} values, expected ${n} x ${dim}`);
-  if (labels !== null && labels.length !== n) throw new RangeError('labels and ids differ in length');
-  if (n <= k) throw new RangeError(`need more than k=${k} references, got ${n}`);
+  const { embeddings, dim, k } = input;
+  if (embeddings.length !== input.ids.length * dim) throw new RangeError(`embeddings hold ${embeddings.length} values, expected ${input.ids.length} x ${dim}`);
+  if (input.labels !== null && input.labels.length !== input.ids.length) throw new RangeError('labels and ids differ in length');
   const progress = opts.onProgress ?? (() => undefined);
+  checkAborted(opts.signal);
+  const threadsFor = (count: number): number => Math.max(1, Math.floor(opts.threads ?? (count >= PARALLEL_MIN_REFERENCES ? availableParallelism() : 1)));
+  const union = await gatherReferences(input, threadsFor, progress);
+  const { ids, labels, threads } = union;
+  const n = ids.length;
+  if (n <= k) throw new RangeError(`need more than k=${k} references, got ${n}`);
+  checkAborted(opts.signal);
 
-  const index = new hnswlib.HierarchicalNSW('cosine', dim);
-  index.initIndex(n, hnsw.m, hnsw.efConstruction, hnsw.randomSeed);
-  const row = (i: number): number[] => Array.from(embeddings.subarray(i * dim, (i + 1) * dim));
-  for (let i = 0; i < n; i++) {
-    index.addPoint(row(i), i);
-    if (i % 1000 === 999 || i === n - 1) {
-      progress('insert', i + 1, n);
-      checkAborted(opts.signal);
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  index.setEf(Math.max(input.efSearch ?? 100, k + 1));
-  const looMean = new Float64Array(n);
-  const looKth = new Float64Array(n);
-  // Each reference's k nearest others, kept for the combined-score calibration below.
-  const looRows = new Int32Array(n * k);
-  const looDist = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) {
-    const res = index.searchKnn(row(i), k + 1);
-    const pairs = res.neighbors.map((nb, j) => [nb, res.distances[j] as number] as const).filter(([nb]) => nb !== i);
-    pairs.sort((a, b) => a[1] - b[1]);
-    const kept = pairs.slice(0, k);
-    let sum = 0;
-    kept.forEach(([nb, d], j) => {
-      looRows[i * k + j] = nb;
-      looDist[i * k + j] = Math.max(0, d);
-    });
-    for (const [, d] of kept) sum += Math.max(0, d);
-    looMean[i] = sum / kept.length;
-    looKth[i] = Math.max(0, kept[kept.length - 1]?.[1] ?? 0);
-    if (i % 1000 === 999 || i === n - 1) {
-      progress('leave-one-out', i + 1, n);
-      checkAborted(opts.signal);
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  // Relative density: a reference's mean kNN distance against its neighbours' own.
-  const looRelative = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < k; j++) s += looMean[looRows[i * k + j] as number] as number;
-    looRelative[i] = relativeDensity(looMean[i] as number, s / k);
-  }
-  const looMeanQuantiles = empiricalQuantiles(looMean, STAT_QUANTILES);
-  const looKthQuantiles = empiricalQuantiles(looKth, STAT_QUANTILES);
-  const looRelativeQuantiles = empiricalQuantiles(looRelative, STAT_QUANTILES);
-  const density: DensityStats = {
-    k,
-    looMeanKnnQuantiles: looMeanQuantiles,
-    looKthKnnQuantiles: looKthQuantiles,
-    looRelativeDensityQuantiles: looRelativeQuantiles,
-  };
-  let looScoreQuantiles: number[] | null = null;
-  if (input.referenceScore !== undefined) {
-    const scores = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const rows = Array.from(looRows.subarray(i * k, (i + 1) * k));
-      scores[i] = input.referenceScore(
-        {
-          ids: rows.map((r) => ids[r] as string),
-          labels: labels === null ? null : rows.map((r) => labels[r] as number),
-          distances: Array.from(looDist.subarray(i * k, (i + 1) * k)),
-          radii: rows.map((r) => looMean[r] as number),
-        },
-        density,
-      );
-      if (i % 5000 === 4999 || i === n - 1) {
-        progress('calibrate', i + 1, n);
-        checkAborted(opts.signal);
-        await new Promise((r) => setImmediate(r));
-      }
-    }
-    looScoreQuantiles = empiricalQuantiles(scores, STAT_QUANTILES);
-  }
+  const prevManifest = union.previous?.snapshot.manifest;
+  const hnsw: HnswParams = prevManifest
+    ? { m: prevManifest.hnsw.m, efConstruction: prevManifest.hnsw.ef_construction, randomSeed: prevManifest.hnsw.random_seed, shards: prevManifest.hnsw.shards ?? 1 }
+    : (input.hnsw ?? DEFAULT_HNSW);
+  const shards = Math.min(MAX_SHARDS, Math.max(1, Math.floor(hnsw.shards ?? 1)));
+  const nOld = union.previous?.snapshot.count ?? 0;
+  const nNew = n - nOld;
 
   const version = opts.version ?? defaultVersion();
   await mkdir(bundleDir, { recursive: true });
@@ -201,14 +263,94 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir);
   try {
+    // The shards are written straight into the temporary directory as they finish.
+    const plans: ShardPlan[] = Array.from({ length: shards }, (_, s) => ({
+      lo: nOld + Math.floor((s * nNew) / shards),
+      hi: nOld + Math.floor(((s + 1) * nNew) / shards),
+      base: union.previous === null ? null : join(union.previous.dir, shardFile(s, shards)),
+      out: join(tmpDir, shardFile(s, shards)),
+    }));
+    const { rows: looRows, dist: looDist } = await buildShards({
+      vectors: union.vectors,
+      dim,
+      n,
+      k,
+      ef: Math.max(input.efSearch ?? 100, k + 1),
+      params: hnsw,
+      shards: plans,
+      threads,
+      onProgress: progress,
+      signal: opts.signal,
+    });
+    // Rows with fewer than k others found (row -1) average over those they have.
+    const found = (i: number): number => {
+      let c = 0;
+      while (c < k && (looRows[i * k + c] as number) >= 0) c++;
+      return c;
+    };
+    const looMean = new Float64Array(n);
+    const looKth = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = found(i);
+      let sum = 0;
+      for (let j = 0; j < c; j++) sum += looDist[i * k + j] as number;
+      looMean[i] = c === 0 ? 0 : sum / c;
+      looKth[i] = c === 0 ? 0 : (looDist[i * k + c - 1] as number);
+    }
+    checkAborted(opts.signal);
+
+    // Relative density: a reference's mean kNN distance against its neighbours' own.
+    const looRelative = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = found(i);
+      let s = 0;
+      for (let j = 0; j < c; j++) s += looMean[looRows[i * k + j] as number] as number;
+      looRelative[i] = relativeDensity(looMean[i] as number, c === 0 ? 0 : s / c);
+    }
+    const looMeanQuantiles = empiricalQuantiles(looMean, STAT_QUANTILES);
+    const looKthQuantiles = empiricalQuantiles(looKth, STAT_QUANTILES);
+    const looRelativeQuantiles = empiricalQuantiles(looRelative, STAT_QUANTILES);
+    const density: DensityStats = {
+      k,
+      looMeanKnnQuantiles: looMeanQuantiles,
+      looKthKnnQuantiles: looKthQuantiles,
+      looRelativeDensityQuantiles: looRelativeQuantiles,
+    };
+    let looScoreQuantiles: number[] | null = null;
+    if (input.referenceScore !== undefined) {
+      const scores = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const c = found(i);
+        const rows = Array.from(looRows.subarray(i * k, i * k + c));
+        scores[i] = input.referenceScore(
+          {
+            ids: rows.map((r) => ids[r] as string),
+            labels: labels === null ? null : rows.map((r) => labels[r] as number),
+            distances: Array.from(looDist.subarray(i * k, i * k + c)),
+            radii: rows.map((r) => looMean[r] as number),
+          },
+          density,
+        );
+        if (i % 5000 === 4999 || i === n - 1) {
+          progress('calibrate', i + 1, n);
+          checkAborted(opts.signal);
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      looScoreQuantiles = empiricalQuantiles(scores, STAT_QUANTILES);
+    }
+
     progress('write', 0, 1);
-    await index.writeIndex(join(tmpDir, INDEX_FILE));
-    await fsyncFile(join(tmpDir, INDEX_FILE));
+    const files: string[] = [];
+    for (const plan of plans) {
+      await fsyncFile(plan.out);
+      files.push(basename(plan.out));
+    }
     await writeDurable(join(tmpDir, IDS_FILE), JSON.stringify(ids));
     const radii = Buffer.alloc(n * 4);
     for (let i = 0; i < n; i++) radii.writeFloatLE(looMean[i] as number, i * 4);
     await writeDurable(join(tmpDir, RADII_FILE), radii);
-    const files = [INDEX_FILE, IDS_FILE, RADII_FILE];
+    files.push(IDS_FILE, RADII_FILE);
     if (labels !== null) {
       await writeDurable(join(tmpDir, LABELS_FILE), JSON.stringify(labels));
       files.push(LABELS_FILE);
@@ -219,13 +361,14 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       checksums[f] = { sha256: await sha256File(p), bytes: (await stat(p)).size };
     }
     const manifest: BundleManifest = {
-      format_version: BUNDLE_FORMAT_VERSION,
+      // Sharded bundles need format 2; a single shard stays format 1, which older workers read.
+      format_version: shards === 1 ? 1 : BUNDLE_FORMAT_VERSION,
       version,
       created_at: new Date().toISOString(),
       model: { ...input.model, dim },
       metric: 'cosine',
       count: n,
-      hnsw: { m: hnsw.m, ef_construction: hnsw.efConstruction, random_seed: hnsw.randomSeed },
+      hnsw: { m: hnsw.m, ef_construction: hnsw.efConstruction, random_seed: hnsw.randomSeed, ...(shards === 1 ? {} : { shards }) },
       labels: labels === null ? null : { names: [...(input.labelNames ?? [])] },
       reference_stats: {
         k,
@@ -235,7 +378,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
         loo_score_quantiles: looScoreQuantiles,
       },
       scoring: { density_weight: input.densityWeight },
-      source: input.source,
+      source: union.source,
       files: checksums,
     };
     await writeDurable(join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');

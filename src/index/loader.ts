@@ -1,9 +1,21 @@
 import { readFile, stat } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
+import { parseJsonYielding } from '../util/json-yielding.js';
 import { sha256File } from '../util/sha256.js';
-import { BUNDLE_FORMAT_VERSION, IDS_FILE, INDEX_FILE, LABELS_FILE, MANIFEST_FILE, POINTER_FILE, RADII_FILE, bundleManifestSchema, type BundleManifest } from './manifest.js';
+import {
+  IDS_FILE,
+  LABELS_FILE,
+  MANIFEST_FILE,
+  POINTER_FILE,
+  RADII_FILE,
+  SUPPORTED_BUNDLE_FORMATS,
+  bundleManifestSchema,
+  shardFile,
+  type BundleManifest,
+} from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
 
 export interface LoadOptions {
@@ -40,9 +52,9 @@ export async function readPointer(bundleDir: string): Promise<string | undefined
   return version;
 }
 
-async function readJson(path: string, version: string): Promise<unknown> {
+async function readJson(path: string, version: string, parse: (text: string) => unknown = JSON.parse): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    return await parse(await readFile(path, 'utf8'));
   } catch (err) {
     throw invalid(version, `cannot read ${path}: ${describeError(err)}`, err);
   }
@@ -58,8 +70,8 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   const dir = join(bundleDir, version);
   const doc = await readJson(join(dir, MANIFEST_FILE), version);
   const format = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).format_version : undefined;
-  if (format !== BUNDLE_FORMAT_VERSION) {
-    throw invalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads format ${BUNDLE_FORMAT_VERSION}`);
+  if (typeof format !== 'number' || !SUPPORTED_BUNDLE_FORMATS.includes(format)) {
+    throw invalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads formats ${SUPPORTED_BUNDLE_FORMATS.join(', ')}`);
   }
   const parsed = bundleManifestSchema.safeParse(doc);
   if (!parsed.success) {
@@ -71,7 +83,9 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   if (opts.expectModelSha256 !== undefined && manifest.model.sha256 !== opts.expectModelSha256) {
     throw invalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
   }
-  const required = [INDEX_FILE, IDS_FILE, RADII_FILE, ...(manifest.labels === null ? [] : [LABELS_FILE])];
+  const shards = manifest.hnsw.shards ?? 1;
+  const indexFiles = Array.from({ length: shards }, (_, s) => shardFile(s, shards));
+  const required = [...indexFiles, IDS_FILE, RADII_FILE, ...(manifest.labels === null ? [] : [LABELS_FILE])];
   for (const f of required) {
     if (manifest.files[f] === undefined) throw invalid(version, `manifest lists no checksum for ${f}`);
   }
@@ -88,7 +102,8 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     if (sum !== expect.sha256) throw invalid(version, `${f} checksum mismatch (sha256 ${sum}, manifest says ${expect.sha256})`);
   }
 
-  const ids = await readJson(join(dir, IDS_FILE), version);
+  // Parsed in slices: a refresh must not hold the event loop (a 200k-id file is ~100 ms in one JSON.parse).
+  const ids = await readJson(join(dir, IDS_FILE), version, parseJsonYielding);
   if (!Array.isArray(ids) || ids.length !== manifest.count || !ids.every((x) => typeof x === 'string')) {
     throw invalid(version, `${IDS_FILE} must be an array of ${manifest.count} strings`);
   }
@@ -111,26 +126,64 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     radii[i] = r;
   }
 
-  const index = new hnswlib.HierarchicalNSW('cosine', manifest.model.dim);
-  try {
-    await index.readIndex(join(dir, INDEX_FILE));
-  } catch (err) {
-    throw invalid(version, `cannot read ${INDEX_FILE}: ${describeError(err)}`, err);
+  // Every shard: readable, of the right dimension; together they hold each row exactly once.
+  const indexes: hnswlib.HierarchicalNSW[] = [];
+  const shardOf = shards > 1 ? new Uint8Array(manifest.count) : null;
+  const seen = new Uint8Array(manifest.count);
+  /** The rows each shard holds, for the sanity queries. */
+  const shardRows: { size: number; row: (i: number) => number }[] = [];
+  for (const [s, f] of indexFiles.entries()) {
+    const index = new hnswlib.HierarchicalNSW('cosine', manifest.model.dim);
+    try {
+      await index.readIndex(join(dir, f));
+    } catch (err) {
+      throw invalid(version, `cannot read ${f}: ${describeError(err)}`, err);
+    }
+    if (index.getNumDimensions() !== manifest.model.dim) {
+      throw invalid(version, `${f} has dimension ${index.getNumDimensions()}, manifest says ${manifest.model.dim}`);
+    }
+    indexes.push(index);
+    if (shards === 1) {
+      // One index holds rows 0..count-1 as its labels (the builder's layout): the count is
+      // checked here and the labels by the sanity queries below, without listing a large
+      // index's ids on the event loop.
+      shardRows.push({ size: index.getCurrentCount(), row: (i) => i });
+      continue;
+    }
+    const rows = index.getIdsList();
+    for (const r of rows) {
+      if (!Number.isInteger(r) || r < 0 || r >= manifest.count || seen[r] === 1) {
+        throw invalid(version, `${f} holds row ${r}, which is out of range or already in another shard`);
+      }
+      seen[r] = 1;
+      if (shardOf !== null) shardOf[r] = s;
+    }
+    shardRows.push({ size: rows.length, row: (i) => rows[i] as number });
+    await yieldToEventLoop();
   }
-  if (index.getNumDimensions() !== manifest.model.dim) {
-    throw invalid(version, `index has dimension ${index.getNumDimensions()}, manifest says ${manifest.model.dim}`);
-  }
-  if (index.getCurrentCount() !== manifest.count) {
-    throw invalid(version, `index holds ${index.getCurrentCount()} vectors, manifest says ${manifest.count}`);
+  const total = shardRows.reduce((a, r) => a + r.size, 0);
+  if (total !== manifest.count) {
+    throw invalid(version, `index holds ${total} vectors, manifest says ${manifest.count}`);
   }
 
-  const snapshot = new IndexSnapshot(manifest, index, ids, labels, radii, opts.efSearch);
-  const probes = Math.min(opts.sanityQueries ?? 8, manifest.count);
-  for (let j = 0; j < probes; j++) {
-    const row = Math.floor((j * manifest.count) / probes);
-    const hit = snapshot.search(snapshot.vectorOf(row), 1);
-    if ((hit.distances[0] ?? 1) > 1e-3) {
-      throw invalid(version, `sanity query failed: reference ${String(ids[row])} is ${hit.distances[0]} from its own nearest neighbour`);
+  const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, opts.efSearch);
+  // Sanity queries on every shard: a stored reference must find itself through the merged search.
+  const probes = opts.sanityQueries ?? 8;
+  for (const rows of shardRows) {
+    const m = Math.min(probes, rows.size);
+    for (let j = 0; j < m; j++) {
+      const row = rows.row(Math.floor((j * rows.size) / m));
+      await yieldToEventLoop(); // each query can take milliseconds on a large index
+      let hit: ReturnType<IndexSnapshot['search']>;
+      try {
+        hit = snapshot.search(snapshot.vectorOf(row), 1);
+      } catch (err) {
+        throw invalid(version, `sanity query failed: reference row ${row} cannot be read back from the index: ${describeError(err)}`, err);
+      }
+      // Distance, not id: a training set may hold exact duplicates, and either copy is right.
+      if ((hit.distances[0] ?? 1) > 1e-3) {
+        throw invalid(version, `sanity query failed: reference ${String(ids[row])} is ${hit.distances[0]} from its own nearest neighbour`);
+      }
     }
   }
   return snapshot;

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 
-export const BUNDLE_FORMAT_VERSION = 1;
+/**
+ * The newest bundle format this qualm writes and reads. Format 1 is a single `index.hnsw`;
+ * format 2 adds `hnsw.shards` and one `index-<s>.hnsw` per shard. A single-shard build is
+ * still written as format 1, so that older workers read it.
+ */
+export const BUNDLE_FORMAT_VERSION = 2;
+/** Every format this qualm reads. */
+export const SUPPORTED_BUNDLE_FORMATS: readonly number[] = [1, 2];
+/** Most shards a bundle may have (shard numbers are stored in a byte per reference). */
+export const MAX_SHARDS = 64;
 export const POINTER_FILE = 'CURRENT';
 export const INDEX_FILE = 'index.hnsw';
 export const IDS_FILE = 'ids.json';
@@ -9,13 +18,18 @@ export const LABELS_FILE = 'labels.json';
 export const RADII_FILE = 'loo-radii.f32';
 export const MANIFEST_FILE = 'manifest.json';
 
+/** The HNSW file of shard `s` of a bundle with `shards` shards (`index.hnsw` when unsharded). */
+export function shardFile(s: number, shards: number): string {
+  return shards === 1 ? INDEX_FILE : `index-${s}.hnsw`;
+}
+
 const sortedNumbers = z
   .array(z.number().finite().nonnegative())
   .min(2)
   .refine((a) => a.every((v, i) => i === 0 || (a[i - 1] as number) <= v), 'must be ascending');
 
 export const bundleManifestSchema = z.object({
-  format_version: z.literal(BUNDLE_FORMAT_VERSION),
+  format_version: z.union([z.literal(1), z.literal(2)]),
   version: z.string().regex(/^[A-Za-z0-9._-]+$/),
   created_at: z.string(),
   model: z.object({
@@ -30,6 +44,8 @@ export const bundleManifestSchema = z.object({
     m: z.number().int().positive(),
     ef_construction: z.number().int().positive(),
     random_seed: z.number().int().nonnegative(),
+    /** Independent HNSW indexes over disjoint rows (labels are global rows); absent means 1. */
+    shards: z.number().int().min(1).max(MAX_SHARDS).optional(),
   }),
   labels: z.object({ names: z.array(z.string()) }).nullable(),
   reference_stats: z.object({
@@ -43,6 +59,6 @@ export const bundleManifestSchema = z.object({
   scoring: z.object({ density_weight: z.number().min(0).max(1) }),
   source: z.record(z.string(), z.unknown()),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
-});
+}).refine((m) => m.format_version === 2 || (m.hnsw.shards ?? 1) === 1, { message: 'a format 1 bundle has a single shard', path: ['hnsw', 'shards'] });
 
 export type BundleManifest = z.infer<typeof bundleManifestSchema>;

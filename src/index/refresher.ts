@@ -1,6 +1,7 @@
-import { describeError } from '../errors.js';
-import { loadBundle, readPointer, type LoadOptions } from './loader.js';
+import { ErrorCodes, describeError, isQualmError } from '../errors.js';
+import { loadBundle, type LoadOptions } from './loader.js';
 import type { IndexSnapshot } from './snapshot.js';
+import { LocalBundleStore, type BundleStore } from './store.js';
 
 export type RefreshOutcome =
   | { readonly kind: 'unchanged'; readonly version: string }
@@ -21,11 +22,12 @@ export interface RefresherOptions {
 }
 
 /**
- * Follows a bundle directory's CURRENT pointer. A new version is loaded and verified beside
- * the one being served, then swapped in as a whole: searches never see a half-loaded index,
- * and a batch keeps the snapshot it started with. A version that fails verification is
- * refused and remembered (not retried until the pointer names another), and the previous
- * snapshot keeps serving.
+ * Follows a bundle store's pointer (a local directory's CURRENT, or an HTTP store's). A new
+ * version is fetched into local disk, loaded and verified beside the one being served, then
+ * swapped in as a whole: searches never see a half-loaded index, and a batch keeps the
+ * snapshot it started with. A version that fails verification is refused and remembered (not
+ * retried until the pointer names another), and the previous snapshot keeps serving. A
+ * version that could not be fetched (store unreachable) is an `error`, tried again next poll.
  */
 export class BundleRefresher {
   private snapshot: IndexSnapshot;
@@ -33,12 +35,16 @@ export class BundleRefresher {
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<RefreshOutcome> | undefined;
   private stopped = false;
+  private readonly store: BundleStore;
+  private readonly abort = new AbortController();
 
+  /** `store`: a BundleStore, or a bundle directory (a LocalBundleStore over it). */
   constructor(
-    private readonly bundleDir: string,
+    store: BundleStore | string,
     initial: IndexSnapshot,
     private readonly opts: RefresherOptions,
   ) {
+    this.store = typeof store === 'string' ? new LocalBundleStore(store) : store;
     this.snapshot = initial;
   }
 
@@ -75,35 +81,52 @@ export class BundleRefresher {
   private async checkOnce(): Promise<RefreshOutcome> {
     let outcome: RefreshOutcome;
     try {
-      const version = await readPointer(this.bundleDir);
-      if (version === undefined || version === this.snapshot.version) {
+      const version = await this.store.readPointer(this.abort.signal);
+      if (version === undefined || version === this.snapshot.version || this.refused.has(version)) {
         return { kind: 'unchanged', version: this.snapshot.version };
       }
-      if (this.refused.has(version)) {
-        return { kind: 'unchanged', version: this.snapshot.version };
-      }
-      const t0 = Date.now();
-      try {
-        const next = await loadBundle(this.bundleDir, version, this.opts.load);
-        if (next.dim !== this.snapshot.dim) throw new Error(`dimension ${next.dim} differs from the served ${this.snapshot.dim}`);
-        const from = this.snapshot.version;
-        if (this.stopped) return { kind: 'skipped', version, reason: 'refresher stopped' };
-        this.snapshot = next;
-        outcome = { kind: 'swapped', from, to: version, loadMs: Date.now() - t0 };
-      } catch (err) {
-        this.refused.add(version);
-        outcome = { kind: 'refused', version, reason: describeError(err) };
-      }
+      outcome = await this.fetchAndLoad(version);
+      if (outcome.kind === 'skipped') return outcome;
     } catch (err) {
+      if (this.stopped && isQualmError(err) && err.code === ErrorCodes.ABORTED) {
+        return { kind: 'skipped', version: this.snapshot.version, reason: 'refresher stopped' };
+      }
       outcome = { kind: 'error', reason: describeError(err) };
     }
+    if (outcome.kind === 'swapped') await this.store.served(outcome.to);
     this.opts.onOutcome?.(outcome);
     return outcome;
+  }
+
+  /** Brings `version` to local disk, loads and verifies it, and swaps it in; throws when the store could not be read. */
+  private async fetchAndLoad(version: string): Promise<RefreshOutcome> {
+    const t0 = Date.now();
+    let root: string;
+    try {
+      root = await this.store.materialize(version, this.abort.signal);
+    } catch (err) {
+      // A bad copy in the store is refused; a store we could not reach is tried again next poll.
+      if (!isQualmError(err) || err.code !== ErrorCodes.BUNDLE_INVALID) throw err;
+      this.refused.add(version);
+      return { kind: 'refused', version, reason: describeError(err) };
+    }
+    try {
+      const next = await loadBundle(root, version, this.opts.load);
+      if (next.dim !== this.snapshot.dim) throw new Error(`dimension ${next.dim} differs from the served ${this.snapshot.dim}`);
+      const from = this.snapshot.version;
+      if (this.stopped) return { kind: 'skipped', version, reason: 'refresher stopped' };
+      this.snapshot = next;
+      return { kind: 'swapped', from, to: version, loadMs: Date.now() - t0 };
+    } catch (err) {
+      this.refused.add(version);
+      return { kind: 'refused', version, reason: describeError(err) };
+    }
   }
 
   /** Stops polling; waits for a check in progress. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.checking?.catch(() => undefined);
   }

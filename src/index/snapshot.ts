@@ -16,7 +16,10 @@ export class IndexSnapshot {
 
   constructor(
     readonly manifest: BundleManifest,
-    private readonly index: hnswlib.HierarchicalNSW,
+    /** The HNSW shards; their labels are global row numbers. */
+    private readonly indexes: readonly hnswlib.HierarchicalNSW[],
+    /** The shard holding each row, or null for a single shard. */
+    private readonly shardOf: Uint8Array | null,
     private readonly ids: readonly string[],
     private readonly labels: readonly number[] | null,
     /** Each reference's own leave-one-out mean kNN distance, by row. */
@@ -33,7 +36,7 @@ export class IndexSnapshot {
       looScoreQuantiles: manifest.reference_stats.loo_score_quantiles,
     };
     this.densityWeight = manifest.scoring.density_weight;
-    index.setEf(Math.max(efSearch, manifest.reference_stats.k));
+    for (const index of indexes) index.setEf(Math.max(efSearch, manifest.reference_stats.k));
     this.loadedAt = Date.now();
   }
 
@@ -45,12 +48,43 @@ export class IndexSnapshot {
     return this.manifest.model.dim;
   }
 
-  /** The k nearest references of `vector` (k defaults to the bundle's k), nearest first. */
+  /**
+   * Changes the HNSW query ef of every shard (recall against latency); the loader sets it
+   * from LoadOptions.efSearch. For tuning and benchmarks: searches are synchronous, so none
+   * is in flight while it changes.
+   */
+  setEfSearch(ef: number): void {
+    for (const index of this.indexes) index.setEf(Math.max(ef, this.stats.k));
+  }
+
+  /** Number of HNSW shards (each searched for every query). */
+  get shards(): number {
+    return this.indexes.length;
+  }
+
+  /**
+   * The k nearest references of `vector` (k defaults to the bundle's k), nearest first.
+   * A sharded bundle asks every shard for its k nearest and keeps the k nearest of all.
+   */
   search(vector: ArrayLike<number>, k: number = this.stats.k): Neighbors {
-    const res = this.index.searchKnn(Array.from(vector), Math.min(k, this.count));
-    const order = res.distances.map((_, i) => i).sort((a, b) => (res.distances[a] as number) - (res.distances[b] as number));
-    const distances = order.map((i) => Math.max(0, res.distances[i] as number));
-    const rows = order.map((i) => res.neighbors[i] as number);
+    const q = Array.from(vector);
+    const allRows: number[] = [];
+    const allDist: number[] = [];
+    for (const index of this.indexes) {
+      const m = Math.min(k, index.getCurrentCount());
+      if (m <= 0) continue;
+      const res = index.searchKnn(q, m);
+      for (let j = 0; j < res.neighbors.length; j++) {
+        allRows.push(res.neighbors[j] as number);
+        allDist.push(res.distances[j] as number);
+      }
+    }
+    const order = allDist
+      .map((_, i) => i)
+      .sort((a, b) => (allDist[a] as number) - (allDist[b] as number))
+      .slice(0, k);
+    const distances = order.map((i) => Math.max(0, allDist[i] as number));
+    const rows = order.map((i) => allRows[i] as number);
     return {
       ids: rows.map((r) => this.ids[r] as string),
       labels: this.labels === null ? null : rows.map((r) => this.labels?.[r] ?? -1),
@@ -61,7 +95,19 @@ export class IndexSnapshot {
 
   /** The stored vector of reference row `row` (for sanity checks). */
   vectorOf(row: number): number[] {
-    return this.index.getPoint(row);
+    const index = this.indexes[this.shardOf?.[row] ?? 0];
+    if (index === undefined || row < 0 || row >= this.count) throw new RangeError(`no reference row ${row}`);
+    return index.getPoint(row);
+  }
+
+  /** Reference ids by row. */
+  get referenceIds(): readonly string[] {
+    return this.ids;
+  }
+
+  /** Label index by row (-1 unknown), or null for an unlabelled bundle. */
+  get referenceLabels(): readonly number[] | null {
+    return this.labels;
   }
 
   labelName(label: number): string | null {

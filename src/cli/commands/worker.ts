@@ -2,8 +2,8 @@ import type { Config } from '../../config/index.js';
 import { FLAG_REASONS, INPUT_ERROR_CODES } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { describeError } from '../../errors.js';
-import { BundleRefresher, loadCurrentBundle, type IndexSnapshot } from '../../index/index.js';
-import { createLogger } from '../../logging/index.js';
+import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type StoreEvent } from '../../index/index.js';
+import { createLogger, type Logger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
 import { StreamWorker, createKafka } from '../../stream/index.js';
 import { runSteps } from '../../util/run-steps.js';
@@ -14,16 +14,30 @@ export const HELP = `qualm worker: score the input topic and publish flagged sam
 Usage: qualm worker
 
 Joins consumer group QUALM_GROUP_ID on QUALM_INPUT_TOPIC, embeds each batch with the model
-at QUALM_MODEL_PATH, scores it against the bundle named by QUALM_BUNDLE_DIR/CURRENT (a new
-version there is verified and swapped in without a restart, every QUALM_REFRESH_INTERVAL_MS), and
-publishes review records (flagged samples), score records (every sample, when
-QUALM_SCORES_TOPIC is set) and DLQ records (malformed messages). Offsets are committed only
-after those writes are acknowledged. Serves /metrics, /healthz and /readyz on
+at QUALM_MODEL_PATH, scores it against the bundle named by QUALM_BUNDLE_DIR/CURRENT, or by
+QUALM_BUNDLE_URL/CURRENT when that HTTP(S) store is set (versions are then downloaded into
+QUALM_BUNDLE_DIR). A new version is verified and swapped in without a restart (checked every
+QUALM_REFRESH_INTERVAL_MS). Publishes review records (flagged samples), score records
+(every sample, when QUALM_SCORES_TOPIC is set) and DLQ records (malformed messages). Offsets
+are committed only after those writes are acknowledged. Serves /metrics, /healthz and /readyz on
 QUALM_METRICS_HOST:QUALM_METRICS_PORT. SIGTERM or SIGINT drains the in-flight batch and exits.
 All settings come from the environment (or QUALM_CONFIG_FILE): see the README.
 
 Options:
   -h, --help  this text`;
+
+/** The store the worker follows: QUALM_BUNDLE_URL with QUALM_BUNDLE_DIR as its cache, or QUALM_BUNDLE_DIR itself. */
+export function bundleStore(config: Config, logger: Logger): BundleStore {
+  if (config.bundleUrl === undefined) return new LocalBundleStore(config.bundleDir);
+  const log = logger.child({ area: 'bundle-store' });
+  const onEvent = (e: StoreEvent): void => {
+    if (e.kind === 'retry') log.warn({ event: 'bundle_download_retry', url: e.url, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }, 'bundle download failed; retrying');
+    else if (e.kind === 'downloaded') log.info({ event: 'bundle_downloaded', version: e.version, bytes: e.bytes, ms: e.ms, resumedFiles: e.resumed }, `downloaded bundle ${e.version}`);
+    else if (e.kind === 'pruned') log.info({ event: 'bundle_cache_pruned', removed: e.versions }, 'pruned the bundle cache');
+    else log.warn({ event: 'bundle_cache_error', reason: e.reason }, 'could not tidy the bundle cache');
+  };
+  return new HttpBundleStore(config.bundleUrl, config.bundleDir, { idleTimeoutMs: config.bundleDownloadTimeoutMs, retain: config.bundleRetain, onEvent });
+}
 
 export async function run(argv: string[], config: Config): Promise<number> {
   const { values } = parseFlags(argv, {});
@@ -37,9 +51,10 @@ export async function run(argv: string[], config: Config): Promise<number> {
   metrics.primeLabels({ flagReasons: FLAG_REASONS, dlqCodes: INPUT_ERROR_CODES });
 
   const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
+  const store = bundleStore(config, logger);
   let snapshot: IndexSnapshot;
   try {
-    snapshot = await loadCurrentBundle(config.bundleDir, { efSearch: config.efSearch, expectModelSha256: encoder.sha256 });
+    snapshot = await loadCurrentFromStore(store, { efSearch: config.efSearch, expectModelSha256: encoder.sha256 });
   } catch (err) {
     await encoder.close();
     throw err;
@@ -47,7 +62,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const showBundle = (s: IndexSnapshot): void =>
     metrics.setBundle({ version: s.version, modelSha256: s.manifest.model.sha256, count: s.count, createdAt: Date.parse(s.manifest.created_at) });
   showBundle(snapshot);
-  const refresher = new BundleRefresher(config.bundleDir, snapshot, {
+  const refresher = new BundleRefresher(store, snapshot, {
     intervalMs: config.refreshIntervalMs,
     load: { efSearch: config.efSearch, expectModelSha256: encoder.sha256 },
     onOutcome: (o) => {
@@ -66,7 +81,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     },
   });
   log.info(
-    { event: 'bundle_loaded', version: snapshot.version, count: snapshot.count, k: snapshot.stats.k, model: encoder.manifest.name },
+    { event: 'bundle_loaded', version: snapshot.version, count: snapshot.count, k: snapshot.stats.k, model: encoder.manifest.name, store: store.describe() },
     'reference bundle loaded',
   );
 

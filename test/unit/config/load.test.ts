@@ -70,3 +70,14 @@ test('a config file sets options, the environment wins, unknown keys are refused
   writeFileSync(file, '{not json');
   assert.deepEqual(problems({ QUALM_CONFIG_FILE: file }), ['QUALM_CONFIG_FILE']);
 });
+
+test('QUALM_BUNDLE_URL: unset by default, an http(s) URL when set, anything else refused by name', () => {
+  assert.equal(loadConfig({}).bundleUrl, undefined);
+  assert.equal(loadConfig({ QUALM_BUNDLE_URL: 'https://bundles.example.com/qualm/' }).bundleUrl, 'https://bundles.example.com/qualm/');
+  assert.equal(loadConfig({ QUALM_BUNDLE_URL: '' }).bundleUrl, undefined);
+  for (const bad of ['ftp://example.com/b', 'file:///var/bundles', 'bundles.example.com', 'http://']) {
+    assert.deepEqual(problems({ QUALM_BUNDLE_URL: bad }), ['QUALM_BUNDLE_URL'], bad);
+  }
+  assert.throws(() => loadConfig({ QUALM_BUNDLE_URL: 'ftp://x/' }), /QUALM_BUNDLE_URL: expected an http:\/\/ or https:\/\/ URL/);
+  assert.deepEqual(problems({ QUALM_BUNDLE_DOWNLOAD_TIMEOUT_MS: '5' }), ['QUALM_BUNDLE_DOWNLOAD_TIMEOUT_MS']);
+});
