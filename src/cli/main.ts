@@ -3,6 +3,7 @@ import { ConfigError, describeError, isQualmError } from '../errors.js';
 import { UsageError } from './args.js';
 import * as buildIndex from './commands/build-index.js';
 import * as demo from './commands/demo.js';
+import * as evaluate from './commands/evaluate.js';
 import * as label from './commands/label.js';
 import * as probe from './commands/probe.js';
 import * as produce from './commands/produce.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   label,
   demo,
   probe,
+  evaluate,
 };
 
 export const MAIN_HELP = `qualm: label-free uncertainty monitoring for contrastive encoders on Kafka
@@ -33,6 +35,7 @@ Commands:
   label         publish reviewers' labels of flagged samples to the labels topic
   demo          the whole path on a local Kafka broker, with a live summary
   probe         linear-probe accuracy of the encoder on Fashion-MNIST (for the model card)
+  evaluate      rank qualm's uncertainty and baselines against a downstream probe's errors
 
 Run 'qualm <command> --help' for a command's options. Configuration comes from environment
 variables (or a JSON file named by QUALM_CONFIG_FILE): see the README.`;

@@ -1,0 +1,99 @@
+import { VOTE_DISTANCE_EPSILON } from '../scoring/index.js';
+import { seededRandom } from '../util/random.js';
+
+/**
+ * The baseline uncertainty scores of the evaluation, each oriented so that higher means
+ * "more likely wrong". Pure functions of neighbour lists and embeddings.
+ */
+
+/** AvgDist_k (repreli): mean distance to the k nearest references (distances ascending). */
+export function avgDistance(distances: readonly number[], k: number): number {
+  if (distances.length < k) throw new RangeError(`avgDistance needs ${k} neighbours, got ${distances.length}`);
+  let s = 0;
+  for (let i = 0; i < k; i++) s += distances[i] as number;
+  return s / k;
+}
+
+/** Deep kNN (Sun et al. 2022): the distance to the k-th nearest reference. */
+export function kthDistance(distances: readonly number[], k: number): number {
+  const d = distances[k - 1];
+  if (d === undefined) throw new RangeError(`kthDistance needs ${k} neighbours, got ${distances.length}`);
+  return d;
+}
+
+/**
+ * 1 - (top share - second share) of the distance-weighted neighbour vote (the same weights
+ * 1 / (distance + 1e-3) as the worker's label agreement; labels -1 do not vote). 1 when no
+ * neighbour has a label.
+ */
+export function voteMarginUncertainty(labels: readonly number[], distances: readonly number[], numLabels: number): number {
+  if (labels.length !== distances.length) throw new RangeError('labels and distances differ in length');
+  const w = new Float64Array(numLabels);
+  let total = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i] as number;
+    if (l < 0) continue;
+    if (l >= numLabels) throw new RangeError(`label ${l} outside [0, ${numLabels})`);
+    const v = 1 / ((distances[i] as number) + VOTE_DISTANCE_EPSILON);
+    w[l] = (w[l] as number) + v;
+    total += v;
+  }
+  if (total === 0) return 1;
+  let first = 0;
+  let second = 0;
+  for (const v of w) {
+    if (v > first) {
+      second = first;
+      first = v;
+    } else if (v > second) {
+      second = v;
+    }
+  }
+  return 1 - (first - second) / total;
+}
+
+/** |A ∩ B| / |A ∪ B| of two id lists (each without duplicates); 1 for two empty lists. */
+export function jaccard(a: readonly string[], b: readonly string[]): number {
+  const set = new Set(a);
+  let inter = 0;
+  for (const id of b) if (set.has(id)) inter++;
+  const union = a.length + b.length - inter;
+  return union === 0 ? 1 : inter / union;
+}
+
+/**
+ * Neighbourhood consistency (Park et al., UAI 2024; repreli's NC_k): the mean, over all pairs
+ * of encoders, of the Jaccard similarity of the sample's k-nearest reference-id sets in each
+ * encoder's space (the references are the same points embedded by each encoder). Returned as
+ * an uncertainty: 1 - NC.
+ */
+export function ncUncertainty(neighbourIds: readonly (readonly string[])[]): number {
+  const m = neighbourIds.length;
+  if (m < 2) throw new RangeError('neighbourhood consistency needs at least two encoders');
+  let sum = 0;
+  let pairs = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = i + 1; j < m; j++) {
+      sum += jaccard(neighbourIds[i] as readonly string[], neighbourIds[j] as readonly string[]);
+      pairs++;
+    }
+  }
+  return 1 - sum / pairs;
+}
+
+/** L2 norm of each of n rows of `dim` values. */
+export function rowNorms(x: Float32Array, n: number, dim: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += (x[i * dim + d] as number) ** 2;
+    out[i] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** n seeded uniform draws: the chance baseline. */
+export function randomScores(n: number, seed: number): Float64Array {
+  const rand = seededRandom(seed);
+  return Float64Array.from({ length: n }, () => rand());
+}

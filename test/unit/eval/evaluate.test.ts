@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SCORE_NAMES, evaluateEmbeddings, roundResult, type EncodedSets } from '../../../src/eval/index.js';
+import { normalizeRows } from '../../../src/encoder/index.js';
+import { seededRandom } from '../../../src/util/random.js';
+
+const DIM = 16;
+
+/** Unit rows around class centres; `spread` blurs the classes, `shift` moves every row (OOD). */
+function blobs(n: number, centres: readonly Float32Array[], spread: number, rnd: () => number, shift = 0): { x: Float32Array; y: Uint8Array } {
+  const x = new Float32Array(n * DIM);
+  const y = new Uint8Array(n);
+  const g = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+  for (let i = 0; i < n; i++) {
+    const c = i % centres.length;
+    y[i] = c;
+    for (let d = 0; d < DIM; d++) x[i * DIM + d] = ((centres[c] as Float32Array)[d] as number) + spread * g() + (d === 0 ? shift : 0);
+  }
+  return { x: normalizeRows(x, DIM), y };
+}
+
+/** Another "encoder": the same points with a little independent noise, renormalised. */
+function perturb(x: Float32Array, rnd: () => number): Float32Array {
+  return normalizeRows(Float32Array.from(x, (v) => v + 0.05 * (rnd() - 0.5)), DIM);
+}
+
+test('evaluateEmbeddings builds real bundles and reports every score, metric and OOD number', async () => {
+  const rnd = seededRandom(21);
+  const centres = Array.from({ length: 4 }, () => Float32Array.from({ length: DIM }, () => rnd() * 2 - 1));
+  const ref = blobs(800, centres, 0.6, rnd);
+  const test = blobs(200, centres, 0.6, rnd);
+  const ood = blobs(100, centres, 0.6, rnd, 3);
+  const encoders: EncodedSets[] = [{ name: 'a', sha256: 'a'.repeat(64), ref: ref.x, test: test.x, ood: ood.x }];
+  for (const name of ['b', 'c']) encoders.push({ name, sha256: name.repeat(64), ref: perturb(ref.x, rnd), test: perturb(test.x, rnd), ood: perturb(ood.x, rnd) });
+  const phases = new Set<string>();
+  const detail = await evaluateEmbeddings(
+    {
+      setup: 'blobs',
+      dim: DIM,
+      encoders,
+      refIds: Array.from({ length: 800 }, (_, i) => `r${i}`),
+      refLabels: ref.y,
+      testLabels: test.y,
+      labelNames: ['0', '1', '2', '3'],
+      k: 10,
+      densityWeight: 0.9,
+      efSearch: 50,
+      probe: { epochs: 5, batchSize: 64, learningRate: 0.05, weightDecay: 1e-4, seed: 1 },
+      gmm: { components: 4, maxIter: 20, tol: 1e-4, varianceFloor: 1e-6, kmeansIter: 5, seed: 1 },
+    },
+    { onProgress: (phase) => phases.add(phase) },
+  );
+  const r = roundResult(detail.result);
+  assert.equal(r.n_ref, 800);
+  assert.equal(r.n_test, 200);
+  assert.equal(r.n_ood, 100);
+  assert.equal(r.k, 10);
+  assert.ok(r.probe_accuracy > 0.5 && r.probe_accuracy < 1, 'the probe makes some errors');
+  assert.ok(r.hnsw_recall_at_100 > 0.95);
+  for (const name of SCORE_NAMES) {
+    const m = r.scores[name];
+    assert.ok(m !== undefined, `score ${name}`);
+    assert.equal(m.decile_accuracy.length, 10);
+    assert.ok(m.aurc >= r.oracle_aurc - 1e-9, `${name}: AURC ${m.aurc} below the oracle ${r.oracle_aurc}`);
+    assert.ok(r.ood[name] !== undefined, `ood ${name}`);
+  }
+  // Without the pre-normalisation output the L2 norm is constant: no rank correlation, chance AUROC.
+  assert.equal(r.scores.l2_norm?.kendall_tau, null);
+  assert.equal(r.scores.l2_norm?.auroc, 0.5);
+  // Shifted points are far from every reference: the distance scores find them.
+  assert.ok((r.ood.kth_distance?.auroc ?? 0) > 0.9);
+  assert.ok((r.ood.qualm?.auroc ?? 0) > 0.9);
+  assert.ok(phases.has('probe') && phases.has('gmm fit'));
+  JSON.parse(JSON.stringify(r));
+});
