@@ -89,6 +89,15 @@ function events(log: string): LogEvent[] {
   return out;
 }
 
+/**
+ * The worker's largest event-loop delay since the previous scrape, in ms: prom-client's
+ * nodejs_eventloop_lag_max_seconds, whose histogram is reset at every scrape.
+ */
+async function loopLagMaxMs(w: WorkerProcess): Promise<number> {
+  const m = /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await w.metrics());
+  return m === null ? Number.NaN : Math.round(Number(m[1]) * 1000 * 10) / 10;
+}
+
 /** Longest gap between consecutive times that fall in [from, to]. */
 function maxGap(times: readonly number[], from: number, to: number): number {
   const inside = times.filter((t) => t >= from && t <= to);
@@ -169,16 +178,23 @@ try {
   })();
 
   const baselineFrom = Date.now() + 2000;
-  await new Promise((r) => setTimeout(r, 12_000));
+  await new Promise((r) => setTimeout(r, 2000));
+  await loopLagMaxMs(w);
+  await new Promise((r) => setTimeout(r, 10_000));
   const baselineTo = Date.now();
+  const baselineLoopLag = await loopLagMaxMs(w);
+  const swapLoopLag: number[] = [];
 
   const publish: { version: string; at: number }[] = [];
   for (let s = 1; s <= SWAPS; s++) {
     const version = `b${s}`;
     publish.push({ version, at: Date.now() });
+    await loopLagMaxMs(w);
     await publishCopy(bundleDir, 'b0', version);
     await waitFor(() => events(w.log()).some((e) => e.event === 'bundle_swapped' && e.to === version), `swap to ${version}`, 120_000);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 1000));
+    swapLoopLag.push(await loopLagMaxMs(w));
+    await new Promise((r) => setTimeout(r, 2000));
   }
   // A corrupted bundle (one reference id altered after its checksum was taken), and one built for another encoder.
   await publishCopy(bundleDir, 'b0', 'bad-checksum', () => undefined);
@@ -213,6 +229,7 @@ try {
     console.log(`swap to ${s.to}: load ${s.loadMs} ms, longest gap between batches around it ${stall} ms`);
     maxStall = Math.max(maxStall, stall);
   }
+  console.log(`worker event-loop delay, max: ${swapLoopLag.map((x) => `${x} ms`).join(', ')} from publication to 1 s after each swap; ${baselineLoopLag} ms over the baseline's 10 s`);
   console.log(`baseline (no publication, same stream): longest gap between batches ${baseline} ms`);
   console.log(`around swaps: ${maxStall} ms = ${(maxStall / Math.max(1, baseline)).toFixed(2)}x the baseline`);
   console.log(`sent ${sent}, scored ${scored.length} (${distinct.size} distinct), lost ${lost}, duplicated ${duplicated}; versions seen: ${[...new Set(scored.map((r) => r.index_version))].join(', ')}`);

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PlotsUnavailableError, renderPlots, riskCoverage, scoreMetrics, type EvaluationDetail } from '../../../src/eval/index.js';
+import { renderPlots, riskCoverage, scoreMetrics, type EvaluationDetail } from '../../../src/eval/index.js';
 import { seededRandom } from '../../../src/util/random.js';
 
-test('renderPlots writes the three SVG plots headlessly', async (t) => {
+test('renderPlots writes the three SVG plots headlessly', async () => {
   const rnd = seededRandom(1);
   const n = 300;
   const error01 = Float64Array.from({ length: n }, () => (rnd() < 0.2 ? 1 : 0));
@@ -25,14 +25,8 @@ test('renderPlots writes the three SVG plots headlessly', async (t) => {
   } as unknown as EvaluationDetail;
   const dir = await mkdtemp(join(tmpdir(), 'qualm-plots-'));
   try {
-    let files;
-    try {
-      files = await renderPlots(detail, dir);
-    } catch (err) {
-      if (!(err instanceof PlotsUnavailableError)) throw err;
-      t.skip(err.message);
-      return;
-    }
+    // vega and vega-lite are devDependencies, so they are here wherever the tests run.
+    const files = await renderPlots(detail, dir);
     for (const f of [files.riskCoverage, files.decileAccuracy, files.oodHistograms]) {
       assert.ok(f !== null);
       const svg = await readFile(join(dir, f), 'utf8');
