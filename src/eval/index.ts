@@ -1,2 +1,23 @@
 export { trainLinearProbe, accuracy, DEFAULT_PROBE, type LinearProbe, type ProbeOptions } from './linear-probe.js';
-export * from './evaluation-exports.js';
+export { averageRanks, pearson, spearman, kendallTauB, auroc } from './rank-metrics.js';
+export { riskCoverage, binnedAccuracy, type RiskCoverage } from './risk-coverage.js';
+export { fprAtTpr, oodMetrics, type OodMetrics } from './ood.js';
+export { fitDiagonalGmm, DEFAULT_GMM, type DiagonalGmm, type GmmOptions } from './gmm.js';
+export { avgDistance, kthDistance, voteMarginUncertainty, jaccard, ncUncertainty, rowNorms, randomScores } from './baselines.js';
+export { scoreMetrics, oracleAurc, finiteOrNull, type ScoreMetrics } from './score-metrics.js';
+export {
+  evaluateEmbeddings,
+  roundResult,
+  SCORE_NAMES,
+  WIDE_K,
+  WIDE_EF,
+  type EncodedSets,
+  type EvaluationDetail,
+  type EvaluationInput,
+  type EvaluationOptions,
+  type EvaluationResult,
+  type ScoreName,
+} from './evaluate.js';
+export { renderReport, SCORE_DESCRIPTIONS, type PlotFiles, type ReportContext } from './report.js';
+export { renderPlots, vegaLiteToSvg, PlotsUnavailableError, type VegaLiteSpec } from './plots.js';
+export { preNormalisationEmbeddings, preNormalisationTensor, withExtraOutput } from './raw-features.js';
