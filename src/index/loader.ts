@@ -11,10 +11,9 @@ import {
   MANIFEST_FILE,
   POINTER_FILE,
   RADII_FILE,
-  SUPPORTED_BUNDLE_FORMATS,
-  bundleManifestSchema,
+  bundleInvalid,
+  checkManifest,
   shardFile,
-  type BundleManifest,
 } from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
 
@@ -25,13 +24,6 @@ export interface LoadOptions {
   expectModelSha256?: string;
   /** Number of references checked by the sanity queries after load. */
   sanityQueries?: number;
-}
-
-function invalid(version: string, message: string, cause?: unknown): QualmError {
-  return new QualmError(ErrorCodes.BUNDLE_INVALID, `bundle ${version}: ${message}`, {
-    context: { bundleVersion: version },
-    ...(cause === undefined ? {} : { cause }),
-  });
 }
 
 /** Reads the version named by `bundleDir/CURRENT`; undefined when there is no pointer yet. */
@@ -56,7 +48,7 @@ async function readJson(path: string, version: string, parse: (text: string) => 
   try {
     return await parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw invalid(version, `cannot read ${path}: ${describeError(err)}`, err);
+    throw bundleInvalid(version, `cannot read ${path}: ${describeError(err)}`, err);
   }
 }
 
@@ -68,26 +60,15 @@ async function readJson(path: string, version: string, parse: (text: string) => 
  */
 export async function loadBundle(bundleDir: string, version: string, opts: LoadOptions): Promise<IndexSnapshot> {
   const dir = join(bundleDir, version);
-  const doc = await readJson(join(dir, MANIFEST_FILE), version);
-  const format = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).format_version : undefined;
-  if (typeof format !== 'number' || !SUPPORTED_BUNDLE_FORMATS.includes(format)) {
-    throw invalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads formats ${SUPPORTED_BUNDLE_FORMATS.join(', ')}`);
-  }
-  const parsed = bundleManifestSchema.safeParse(doc);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw invalid(version, `manifest.json is invalid: ${detail}`);
-  }
-  const manifest: BundleManifest = parsed.data;
-  if (manifest.version !== version) throw invalid(version, `manifest names version ${manifest.version}`);
+  const manifest = checkManifest(version, await readJson(join(dir, MANIFEST_FILE), version));
   if (opts.expectModelSha256 !== undefined && manifest.model.sha256 !== opts.expectModelSha256) {
-    throw invalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
+    throw bundleInvalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
   }
   const shards = manifest.hnsw.shards ?? 1;
   const indexFiles = Array.from({ length: shards }, (_, s) => shardFile(s, shards));
   const required = [...indexFiles, IDS_FILE, RADII_FILE, ...(manifest.labels === null ? [] : [LABELS_FILE])];
   for (const f of required) {
-    if (manifest.files[f] === undefined) throw invalid(version, `manifest lists no checksum for ${f}`);
+    if (manifest.files[f] === undefined) throw bundleInvalid(version, `manifest lists no checksum for ${f}`);
   }
   for (const [f, expect] of Object.entries(manifest.files)) {
     const p = join(dir, f);
@@ -95,34 +76,34 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     try {
       size = (await stat(p)).size;
     } catch (err) {
-      throw invalid(version, `missing file ${f}`, err);
+      throw bundleInvalid(version, `missing file ${f}`, err);
     }
-    if (size !== expect.bytes) throw invalid(version, `${f} is ${size} bytes, manifest says ${expect.bytes}`);
+    if (size !== expect.bytes) throw bundleInvalid(version, `${f} is ${size} bytes, manifest says ${expect.bytes}`);
     const sum = await sha256File(p);
-    if (sum !== expect.sha256) throw invalid(version, `${f} checksum mismatch (sha256 ${sum}, manifest says ${expect.sha256})`);
+    if (sum !== expect.sha256) throw bundleInvalid(version, `${f} checksum mismatch (sha256 ${sum}, manifest says ${expect.sha256})`);
   }
 
   // Parsed in slices: a refresh must not hold the event loop (a 200k-id file is ~100 ms in one JSON.parse).
   const ids = await readJson(join(dir, IDS_FILE), version, parseJsonYielding);
   if (!Array.isArray(ids) || ids.length !== manifest.count || !ids.every((x) => typeof x === 'string')) {
-    throw invalid(version, `${IDS_FILE} must be an array of ${manifest.count} strings`);
+    throw bundleInvalid(version, `${IDS_FILE} must be an array of ${manifest.count} strings`);
   }
   let labels: number[] | null = null;
   if (manifest.labels !== null) {
     const numLabels = manifest.labels.names.length;
     const raw = await readJson(join(dir, LABELS_FILE), version);
     if (!Array.isArray(raw) || raw.length !== manifest.count || !raw.every((x) => Number.isInteger(x) && x >= -1 && x < numLabels)) {
-      throw invalid(version, `${LABELS_FILE} must be an array of ${manifest.count} label indexes in [-1, ${numLabels})`);
+      throw bundleInvalid(version, `${LABELS_FILE} must be an array of ${manifest.count} label indexes in [-1, ${numLabels})`);
     }
     labels = raw as number[];
   }
 
   const rawRadii = await readFile(join(dir, RADII_FILE));
-  if (rawRadii.length !== manifest.count * 4) throw invalid(version, `${RADII_FILE} holds ${rawRadii.length} bytes, expected ${manifest.count * 4}`);
+  if (rawRadii.length !== manifest.count * 4) throw bundleInvalid(version, `${RADII_FILE} holds ${rawRadii.length} bytes, expected ${manifest.count * 4}`);
   const radii = new Float32Array(manifest.count);
   for (let i = 0; i < manifest.count; i++) {
     const r = rawRadii.readFloatLE(i * 4);
-    if (!Number.isFinite(r) || r < 0) throw invalid(version, `${RADII_FILE} row ${i} is ${r}, not a distance`);
+    if (!Number.isFinite(r) || r < 0) throw bundleInvalid(version, `${RADII_FILE} row ${i} is ${r}, not a distance`);
     radii[i] = r;
   }
 
@@ -137,10 +118,10 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     try {
       await index.readIndex(join(dir, f));
     } catch (err) {
-      throw invalid(version, `cannot read ${f}: ${describeError(err)}`, err);
+      throw bundleInvalid(version, `cannot read ${f}: ${describeError(err)}`, err);
     }
     if (index.getNumDimensions() !== manifest.model.dim) {
-      throw invalid(version, `${f} has dimension ${index.getNumDimensions()}, manifest says ${manifest.model.dim}`);
+      throw bundleInvalid(version, `${f} has dimension ${index.getNumDimensions()}, manifest says ${manifest.model.dim}`);
     }
     indexes.push(index);
     if (shards === 1) {
@@ -153,7 +134,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     const rows = index.getIdsList();
     for (const r of rows) {
       if (!Number.isInteger(r) || r < 0 || r >= manifest.count || seen[r] === 1) {
-        throw invalid(version, `${f} holds row ${r}, which is out of range or already in another shard`);
+        throw bundleInvalid(version, `${f} holds row ${r}, which is out of range or already in another shard`);
       }
       seen[r] = 1;
       if (shardOf !== null) shardOf[r] = s;
@@ -163,7 +144,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   }
   const total = shardRows.reduce((a, r) => a + r.size, 0);
   if (total !== manifest.count) {
-    throw invalid(version, `index holds ${total} vectors, manifest says ${manifest.count}`);
+    throw bundleInvalid(version, `index holds ${total} vectors, manifest says ${manifest.count}`);
   }
 
   const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, opts.efSearch);
@@ -178,11 +159,11 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
       try {
         hit = snapshot.search(snapshot.vectorOf(row), 1);
       } catch (err) {
-        throw invalid(version, `sanity query failed: reference row ${row} cannot be read back from the index: ${describeError(err)}`, err);
+        throw bundleInvalid(version, `sanity query failed: reference row ${row} cannot be read back from the index: ${describeError(err)}`, err);
       }
       // Distance, not id: a training set may hold exact duplicates, and either copy is right.
       if ((hit.distances[0] ?? 1) > 1e-3) {
-        throw invalid(version, `sanity query failed: reference ${String(ids[row])} is ${hit.distances[0]} from its own nearest neighbour`);
+        throw bundleInvalid(version, `sanity query failed: reference ${String(ids[row])} is ${hit.distances[0]} from its own nearest neighbour`);
       }
     }
   }

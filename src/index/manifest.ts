@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorCodes, QualmError } from '../errors.js';
 
 /**
  * The newest bundle format this qualm writes and reads. Format 1 is a single `index.hnsw`;
@@ -62,3 +63,29 @@ export const bundleManifestSchema = z.object({
 }).refine((m) => m.format_version === 2 || (m.hnsw.shards ?? 1) === 1, { message: 'a format 1 bundle has a single shard', path: ['hnsw', 'shards'] });
 
 export type BundleManifest = z.infer<typeof bundleManifestSchema>;
+
+/** QUALM_BUNDLE_INVALID about one bundle version. */
+export function bundleInvalid(version: string, message: string, cause?: unknown): QualmError {
+  return new QualmError(ErrorCodes.BUNDLE_INVALID, `bundle ${version}: ${message}`, {
+    context: { bundleVersion: version },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * A parsed manifest.json of bundle `version`, checked: the format version first (a clear
+ * message for an unknown one), then the schema, then that it names `version`.
+ */
+export function checkManifest(version: string, doc: unknown): BundleManifest {
+  const format = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).format_version : undefined;
+  if (typeof format !== 'number' || !SUPPORTED_BUNDLE_FORMATS.includes(format)) {
+    throw bundleInvalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads formats ${SUPPORTED_BUNDLE_FORMATS.join(', ')}`);
+  }
+  const parsed = bundleManifestSchema.safeParse(doc);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw bundleInvalid(version, `manifest.json is invalid: ${detail}`);
+  }
+  if (parsed.data.version !== version) throw bundleInvalid(version, `manifest names version ${parsed.data.version}`);
+  return parsed.data;
+}

@@ -6,7 +6,7 @@ import { ErrorCodes, QualmError, describeError, isQualmError } from '../errors.j
 import { sha256File } from '../util/sha256.js';
 import { movePointer } from './builder.js';
 import { loadBundle, readPointer, type LoadOptions } from './loader.js';
-import { MANIFEST_FILE, POINTER_FILE, SUPPORTED_BUNDLE_FORMATS, bundleManifestSchema, type BundleManifest } from './manifest.js';
+import { MANIFEST_FILE, POINTER_FILE, bundleInvalid, checkManifest, type BundleManifest } from './manifest.js';
 import { pruneBundles } from './retention.js';
 import type { IndexSnapshot } from './snapshot.js';
 
@@ -37,13 +37,6 @@ export function isVersionName(name: string): boolean {
   return VERSION_NAME.test(name) && !name.startsWith('.');
 }
 
-function invalid(version: string, message: string, cause?: unknown): QualmError {
-  return new QualmError(ErrorCodes.BUNDLE_INVALID, `bundle ${version}: ${message}`, {
-    context: { bundleVersion: version },
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
 function checkVersion(version: string, where: string): string {
   if (!isVersionName(version)) {
     throw new QualmError(ErrorCodes.BUNDLE_INVALID, `${where} does not name a bundle version (got ${JSON.stringify(version.slice(0, 80))})`, {
@@ -67,22 +60,13 @@ export function parseStoreManifest(version: string, text: string): BundleManifes
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw invalid(version, `manifest.json is not JSON: ${describeError(err)}`, err);
+    throw bundleInvalid(version, `manifest.json is not JSON: ${describeError(err)}`, err);
   }
-  const format = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).format_version : undefined;
-  if (typeof format !== 'number' || !SUPPORTED_BUNDLE_FORMATS.includes(format)) {
-    throw invalid(version, `bundle format version ${JSON.stringify(format)} is not supported: this qualm reads formats ${SUPPORTED_BUNDLE_FORMATS.join(', ')}`);
+  const manifest = checkManifest(version, doc);
+  for (const name of Object.keys(manifest.files)) {
+    if (name === MANIFEST_FILE || !name.split('/').every(isVersionName)) throw bundleInvalid(version, `manifest lists an unsafe file name ${JSON.stringify(name)}`);
   }
-  const parsed = bundleManifestSchema.safeParse(doc);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw invalid(version, `manifest.json is invalid: ${detail}`);
-  }
-  if (parsed.data.version !== version) throw invalid(version, `manifest names version ${parsed.data.version}`);
-  for (const name of Object.keys(parsed.data.files)) {
-    if (name === MANIFEST_FILE || !name.split('/').every(isVersionName)) throw invalid(version, `manifest lists an unsafe file name ${JSON.stringify(name)}`);
-  }
-  return parsed.data;
+  return manifest;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -416,7 +400,7 @@ export class HttpBundleStore implements BundleStore {
       await rm(path, { force: true });
       // Bytes kept from an earlier attempt may be what is wrong: one clean download decides.
       if (resumed && pass === 0) continue;
-      throw invalid(version, `${name} checksum mismatch (sha256 ${sum}, manifest says ${expect.sha256}) from ${url.href}`);
+      throw bundleInvalid(version, `${name} checksum mismatch (sha256 ${sum}, manifest says ${expect.sha256}) from ${url.href}`);
     }
   }
 
@@ -463,7 +447,7 @@ export class HttpBundleStore implements BundleStore {
           alive();
           if (pos + chunk.byteLength > size) {
             await discard(res);
-            throw invalid(version, `${name} from ${url.href} is larger than the manifest's ${size} bytes`);
+            throw bundleInvalid(version, `${name} from ${url.href} is larger than the manifest's ${size} bytes`);
           }
           await fh.write(chunk, 0, chunk.byteLength, pos);
           pos += chunk.byteLength;
