@@ -1,4 +1,4 @@
-import { VOTE_DISTANCE_EPSILON } from '../scoring/index.js';
+import { voteWeights } from '../scoring/index.js';
 import { seededRandom } from '../util/random.js';
 
 /**
@@ -27,17 +27,7 @@ export function kthDistance(distances: readonly number[], k: number): number {
  * neighbour has a label.
  */
 export function voteMarginUncertainty(labels: readonly number[], distances: readonly number[], numLabels: number): number {
-  if (labels.length !== distances.length) throw new RangeError('labels and distances differ in length');
-  const w = new Float64Array(numLabels);
-  let total = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i] as number;
-    if (l < 0) continue;
-    if (l >= numLabels) throw new RangeError(`label ${l} outside [0, ${numLabels})`);
-    const v = 1 / ((distances[i] as number) + VOTE_DISTANCE_EPSILON);
-    w[l] = (w[l] as number) + v;
-    total += v;
-  }
+  const { weights: w, total } = voteWeights(labels, distances, numLabels);
   if (total === 0) return 1;
   let first = 0;
   let second = 0;

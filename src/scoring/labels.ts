@@ -11,10 +11,10 @@ export interface LabelVote {
 }
 
 /**
- * Distance-weighted vote of neighbour labels, weight 1 / (distance + 1e-3). Neighbours
- * with label -1 (unknown) do not vote. Ties go to the smaller label index.
+ * The weighted vote per label, weight 1 / (distance + 1e-3), and its total. Neighbours with
+ * label -1 (unknown) do not vote.
  */
-export function labelVote(labels: readonly number[], distances: readonly number[], numLabels: number): LabelVote {
+export function voteWeights(labels: readonly number[], distances: readonly number[], numLabels: number): { weights: Float64Array; total: number } {
   if (labels.length !== distances.length) throw new RangeError('labels and distances differ in length');
   const weights = new Float64Array(numLabels);
   let total = 0;
@@ -26,6 +26,15 @@ export function labelVote(labels: readonly number[], distances: readonly number[
     weights[label] = (weights[label] as number) + w;
     total += w;
   }
+  return { weights, total };
+}
+
+/**
+ * Distance-weighted vote of neighbour labels (see voteWeights). Ties go to the smaller label
+ * index.
+ */
+export function labelVote(labels: readonly number[], distances: readonly number[], numLabels: number): LabelVote {
+  const { weights, total } = voteWeights(labels, distances, numLabels);
   if (total === 0) return { topLabel: -1, share: 0, entropy: 1 };
   let top = 0;
   let entropy = 0;
