@@ -21,7 +21,7 @@ import { buildBundle, movePointer, MANIFEST_FILE, type BundleManifest } from '..
 import { startLocalKafka } from '../src/local-kafka/index.js';
 import { referenceScorer } from '../src/scoring/index.js';
 import { seededRandom } from '../src/util/random.js';
-import { TopicReader, createTopics, produce, testKafka, uniqueName, waitFor } from '../test/helpers/kafka.js';
+import { TopicReader, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
 import { WorkerProcess } from '../test/helpers/worker-process.js';
 
 const { values } = parseArgs({
@@ -138,16 +138,11 @@ try {
   );
   console.log(`built a ${N}-reference bundle in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const topics = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq') };
-  await createTopics(kafka, Object.values(topics));
+  const topics = uniqueWorkerTopics();
+  await createTopics(kafka, [topics.input, topics.review, topics.scores, topics.dlq]);
   scores = await TopicReader.start(kafka, topics.scores);
   worker = await WorkerProcess.start({
-    KAFKA_BROKERS: broker.brokers.join(','),
-    QUALM_INPUT_TOPIC: topics.input,
-    QUALM_REVIEW_TOPIC: topics.review,
-    QUALM_SCORES_TOPIC: topics.scores,
-    QUALM_DLQ_TOPIC: topics.dlq,
-    QUALM_GROUP_ID: uniqueName('group'),
+    ...workerTopicEnv(broker.brokers, topics),
     QUALM_BUNDLE_DIR: bundleDir,
     QUALM_REFRESH_INTERVAL_MS: '500',
     QUALM_LOG_LEVEL: 'debug',

@@ -11,6 +11,31 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID()}`;
 }
 
+/** A worker's topics and consumer group, uniquely named for one test. */
+export interface WorkerTopics {
+  input: string;
+  review: string;
+  scores: string;
+  dlq: string;
+  group: string;
+}
+
+export function uniqueWorkerTopics(): WorkerTopics {
+  return { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq'), group: uniqueName('group') };
+}
+
+/** The environment that points a worker at `brokers`, these topics and this group. */
+export function workerTopicEnv(brokers: readonly string[], t: WorkerTopics): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokers.join(','),
+    QUALM_INPUT_TOPIC: t.input,
+    QUALM_REVIEW_TOPIC: t.review,
+    QUALM_SCORES_TOPIC: t.scores,
+    QUALM_DLQ_TOPIC: t.dlq,
+    QUALM_GROUP_ID: t.group,
+  };
+}
+
 export async function createTopics(kafka: Kafka, topics: string[], numPartitions = 1): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();

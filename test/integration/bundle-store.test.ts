@@ -14,7 +14,7 @@ import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } from '../helpers/bundles.js';
 import { StaticStore } from '../helpers/http-store.js';
-import { TopicReader, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { TopicReader, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const CONFIG = loadConfig(process.env);
@@ -63,17 +63,12 @@ function assignment(w: WorkerProcess, topic: string): number[] {
 const refusedOnce = /^qualm_bundle_refresh_total\{outcome="refused"\} 1$/m;
 
 test('two workers follow one HTTP store: both switch to a new version mid-stream and refuse a corrupted one; nothing lost or duplicated', { timeout: 300_000 }, async () => {
-  const t = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq'), group: uniqueName('group') };
+  const t = uniqueWorkerTopics();
   await createTopics(kafka, [t.input], 2);
   await createTopics(kafka, [t.review, t.scores, t.dlq]);
   const v1 = await buildSliceBundle(refs, storeDir, 0, 3000, { densityWeight: CONFIG.densityWeight, version: 'v1' });
   const env = {
-    KAFKA_BROKERS: broker.brokers.join(','),
-    QUALM_INPUT_TOPIC: t.input,
-    QUALM_REVIEW_TOPIC: t.review,
-    QUALM_SCORES_TOPIC: t.scores,
-    QUALM_DLQ_TOPIC: t.dlq,
-    QUALM_GROUP_ID: t.group,
+    ...workerTopicEnv(broker.brokers, t),
     QUALM_MODEL_PATH: CONFIG.modelPath,
     QUALM_BUNDLE_URL: server.url,
     QUALM_REFRESH_INTERVAL_MS: '200',

@@ -16,7 +16,7 @@ import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/
 import { loadCurrentBundle } from '../../src/index/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { buildSliceBundle, embedSlice } from '../helpers/bundles.js';
-import { TopicReader, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { TopicReader, createTopics, produce, testKafka, uniqueName, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const run = promisify(execFile);
@@ -43,16 +43,11 @@ after(async () => {
 test('labels of reviewed samples become references of the next bundle, which the running worker swaps in', { timeout: 300_000 }, async () => {
   const refs = await embedSlice(CONFIG.modelPath);
   const v1 = await buildSliceBundle(refs, bundleDir, 0, 3000, { version: 'v1', densityWeight: CONFIG.densityWeight });
-  const t = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq'), labels: uniqueName('labels') };
+  const t = { ...uniqueWorkerTopics(), labels: uniqueName('labels') };
   await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
   const env = {
-    KAFKA_BROKERS: broker.brokers.join(','),
-    QUALM_INPUT_TOPIC: t.input,
-    QUALM_REVIEW_TOPIC: t.review,
-    QUALM_SCORES_TOPIC: t.scores,
-    QUALM_DLQ_TOPIC: t.dlq,
+    ...workerTopicEnv(broker.brokers, t),
     QUALM_LABELS_TOPIC: t.labels,
-    QUALM_GROUP_ID: uniqueName('group'),
     QUALM_BUNDLE_DIR: bundleDir,
     QUALM_MODEL_PATH: CONFIG.modelPath,
     QUALM_REFRESH_INTERVAL_MS: '300',

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } from '../helpers/bundles.js';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { PrometheusProcess, type Series } from '../helpers/prometheus.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { alertRules, boolified, dashboardQueries, loadDashboard, panelVariables } from '../../scripts/deploy-checks/observability.js';
@@ -76,16 +76,11 @@ function traffic(n: number): Message[] {
 const hasFinitePoint = (series: readonly Series[]): boolean => series.some((s) => s.values.some(([, v]) => Number.isFinite(Number(v))));
 
 test('every dashboard query and every alert expression returns series from a real Prometheus scraping a real worker', { timeout: 300_000 }, async () => {
-  const topics = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq') };
-  await createTopics(kafka, Object.values(topics));
+  const topics = uniqueWorkerTopics();
+  await createTopics(kafka, [topics.input, topics.review, topics.scores, topics.dlq]);
   const v1 = await buildSliceBundle(refs, live, 0, 3000, { version: 'v1', densityWeight: CONFIG.densityWeight });
   worker = await WorkerProcess.start({
-    KAFKA_BROKERS: broker.brokers.join(','),
-    QUALM_INPUT_TOPIC: topics.input,
-    QUALM_REVIEW_TOPIC: topics.review,
-    QUALM_SCORES_TOPIC: topics.scores,
-    QUALM_DLQ_TOPIC: topics.dlq,
-    QUALM_GROUP_ID: uniqueName('group'),
+    ...workerTopicEnv(broker.brokers, topics),
     QUALM_BUNDLE_DIR: live,
     QUALM_MODEL_PATH: CONFIG.modelPath,
     QUALM_REFRESH_INTERVAL_MS: '300',

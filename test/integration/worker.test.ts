@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
-import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka.js';
+import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv, type WorkerTopics } from '../helpers/kafka.js';
 import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } from '../helpers/bundles.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
@@ -47,26 +47,13 @@ after(async () => {
   rmSync(bundleDir, { recursive: true, force: true });
 });
 
-interface Topics {
-  input: string;
-  review: string;
-  scores: string;
-  dlq: string;
-  group: string;
-}
-
-async function setup(): Promise<{ t: Topics; env: Record<string, string> }> {
-  const t: Topics = { input: uniqueName('in'), review: uniqueName('review'), scores: uniqueName('scores'), dlq: uniqueName('dlq'), group: uniqueName('group') };
+async function setup(): Promise<{ t: WorkerTopics; env: Record<string, string> }> {
+  const t = uniqueWorkerTopics();
   await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
   return {
     t,
     env: {
-      KAFKA_BROKERS: broker.brokers.join(','),
-      QUALM_INPUT_TOPIC: t.input,
-      QUALM_REVIEW_TOPIC: t.review,
-      QUALM_SCORES_TOPIC: t.scores,
-      QUALM_DLQ_TOPIC: t.dlq,
-      QUALM_GROUP_ID: t.group,
+      ...workerTopicEnv(broker.brokers, t),
       QUALM_BUNDLE_DIR: bundleDir,
       QUALM_MODEL_PATH: MODEL,
       QUALM_SESSION_TIMEOUT_MS: '10000',
