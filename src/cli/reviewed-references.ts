@@ -1,4 +1,6 @@
+import type { Kafka } from 'kafkajs';
 import { decodeFloat32Base64, type LabelRecord, type ReviewRecord } from '../contracts/index.js';
+import { readTopicToEnd } from '../stream/index.js';
 
 /** A reviewed sample that becomes a reference of the next bundle. */
 export interface ReviewedReference {
@@ -78,4 +80,23 @@ export function foldReviews(reviews: Iterable<ReviewRecord>, labels: Iterable<La
     references.push({ id: refId, embedding, label, reviewer: l.reviewer, reviewedAt: l.reviewed_at });
   }
   return { references, skipped };
+}
+
+/** Every review record on `topic`, read to its current end; values that are not review records are skipped. */
+export async function readReviewRecords(kafka: Kafka, topic: string, signal?: AbortSignal): Promise<ReviewRecord[]> {
+  const reviews: ReviewRecord[] = [];
+  await readTopicToEnd(
+    kafka,
+    topic,
+    (m) => {
+      try {
+        const r = JSON.parse(m.value?.toString('utf8') ?? '') as ReviewRecord;
+        if (typeof r.id === 'string') reviews.push(r);
+      } catch {
+        // Not a review record: nothing can refer to it.
+      }
+    },
+    signal === undefined ? {} : { signal },
+  );
+  return reviews;
 }

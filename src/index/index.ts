@@ -17,7 +17,7 @@ export { ReservoirSampler, reservoirSample, stratifiedSample, subsampleRows, DEF
 export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './loader.js';
 export { empiricalQuantiles } from './quantiles.js';
 export { sha256File } from '../util/sha256.js';
-export { BUNDLE_FORMAT_VERSION, SUPPORTED_BUNDLE_FORMATS, MAX_SHARDS, shardFile, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, type BundleManifest } from './manifest.js';
+export { BUNDLE_FORMAT_VERSION, SUPPORTED_BUNDLE_FORMATS, MAX_SHARDS, shardFile, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, checkManifest, type BundleManifest } from './manifest.js';
 export { BundleRefresher, type RefreshOutcome, type RefresherOptions } from './refresher.js';
 export { pruneBundles } from './retention.js';
 export {

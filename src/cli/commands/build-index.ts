@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
-import type { LabelRecord, ReviewRecord } from '../../contracts/index.js';
+import type { LabelRecord } from '../../contracts/index.js';
 import { parseLabelRecord } from '../../contracts/index.js';
 import { loadFashionMnist } from '../../datasets/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
@@ -10,6 +10,7 @@ import {
   IDS_FILE,
   MANIFEST_FILE,
   buildBundle,
+  checkManifest,
   pruneBundles,
   readPointer,
   sha256File,
@@ -25,7 +26,7 @@ import { referenceScorer } from '../../scoring/index.js';
 import { createKafka, readTopicToEnd } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
-import { foldReviews, type FoldResult } from '../reviewed-references.js';
+import { foldReviews, readReviewRecords, type FoldResult } from '../reviewed-references.js';
 
 export const HELP = `qualm build-index: write a new reference bundle (full, incremental, or from reviewed labels)
 
@@ -134,7 +135,7 @@ export async function buildFashionMnistBundle(config: Config, opts: BuildIndexOp
 /** The review and label topics read to their ends, and what joining them gives for bundle `version`. */
 export async function foldReviewedLabels(config: Config, version: string, signal?: AbortSignal): Promise<{ fold: FoldResult; manifest: BundleManifest; reviews: number; labels: number }> {
   const dir = join(config.bundleDir, version);
-  const manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as BundleManifest;
+  const manifest = checkManifest(version, JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')));
   if (manifest.labels === null) throw new UsageError(`bundle ${version} has no label set, so it cannot take labelled references`);
   // The bundle must be the running encoder's: review embeddings are compared with its sha256.
   const modelSha256 = await sha256File(config.modelPath);
@@ -145,22 +146,9 @@ export async function foldReviewedLabels(config: Config, version: string, signal
   }
   const existingIds = new Set(JSON.parse(await readFile(join(dir, IDS_FILE), 'utf8')) as string[]);
   const kafka = createKafka(config, createLogger(config.logLevel), '-build-index');
-  const reviews: ReviewRecord[] = [];
   const labels: (LabelRecord | null)[] = [];
   const opts = signal === undefined ? {} : { signal };
-  await readTopicToEnd(
-    kafka,
-    config.reviewTopic,
-    (m) => {
-      try {
-        const r = JSON.parse(m.value?.toString('utf8') ?? '') as ReviewRecord;
-        if (typeof r.id === 'string') reviews.push(r);
-      } catch {
-        // Not a review record: no label can refer to it.
-      }
-    },
-    opts,
-  );
+  const reviews = await readReviewRecords(kafka, config.reviewTopic, signal);
   await readTopicToEnd(
     kafka,
     config.labelsTopic,

@@ -1,8 +1,9 @@
 import type { Config } from '../../config/index.js';
 import type { LabelRecord, ReviewRecord } from '../../contracts/index.js';
 import { createLogger } from '../../logging/index.js';
-import { createKafka, readTopicToEnd } from '../../stream/index.js';
+import { createKafka } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
+import { readReviewRecords } from '../reviewed-references.js';
 
 export const HELP = `qualm label: publish reviewers' labels to the labels topic
 
@@ -56,16 +57,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   let records: LabelRecord[];
   if (values.simulate !== undefined) {
     const n = intFlag('simulate', values.simulate, 0, 1);
-    const reviews: ReviewRecord[] = [];
-    await readTopicToEnd(kafka, config.reviewTopic, (m) => {
-      try {
-        const r = JSON.parse(m.value?.toString('utf8') ?? '') as ReviewRecord;
-        if (typeof r.id === 'string') reviews.push(r);
-      } catch {
-        // Not a review record: nothing to label.
-      }
-    });
-    records = simulatedLabels(reviews, n, reviewer);
+    records = simulatedLabels(await readReviewRecords(kafka, config.reviewTopic), n, reviewer);
   } else {
     if (values.id === undefined || values.id === '' || values.label === undefined || values.label === '') throw new UsageError('--id and --label are both required');
     records = [{ id: values.id, label: values.label, reviewer, reviewed_at: new Date().toISOString() }];
