@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import hnswlib from 'hnswlib-node';
 import { buildBundle, loadBundle, shardFile, type BuildPhase, type BuildResult } from '../src/index/index.js';
-import { seededRandom } from '../src/util/random.js';
+import { gaussian, seededRandom } from '../src/util/random.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,12 +51,11 @@ for (const [name, v] of Object.entries({ n: N, dim: DIM, queries: QUERIES, threa
 /** The mixture: centres and spreads from the seed; rows drawn from `stream` into `out`. */
 function mixture(seed: number): (out: Float32Array, rows: number, stream: number) => void {
   const rnd = seededRandom(seed);
-  const gauss = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
   const centres = new Float32Array(CLUSTERS * DIM);
   const spread = new Float64Array(CLUSTERS);
   for (let c = 0; c < CLUSTERS; c++) {
     let s = 0;
-    for (let d = 0; d < DIM; d++) s += (centres[c * DIM + d] = gauss(rnd)) ** 2;
+    for (let d = 0; d < DIM; d++) s += (centres[c * DIM + d] = gaussian(rnd)) ** 2;
     for (let d = 0; d < DIM; d++) centres[c * DIM + d] = (centres[c * DIM + d] as number) / Math.sqrt(s);
     spread[c] = 0.3 + 0.6 * rnd();
   }
@@ -67,7 +66,7 @@ function mixture(seed: number): (out: Float32Array, rows: number, stream: number
       const c = Math.floor(r() * CLUSTERS);
       const sd = (spread[c] as number) * scale;
       let s = 0;
-      for (let d = 0; d < DIM; d++) s += (out[i * DIM + d] = (centres[c * DIM + d] as number) + sd * gauss(r)) ** 2;
+      for (let d = 0; d < DIM; d++) s += (out[i * DIM + d] = (centres[c * DIM + d] as number) + sd * gaussian(r)) ** 2;
       const inv = 1 / Math.sqrt(s);
       for (let d = 0; d < DIM; d++) out[i * DIM + d] = (out[i * DIM + d] as number) * inv;
     }

@@ -20,7 +20,7 @@ import { OnnxEncoder } from '../src/encoder/index.js';
 import { buildBundle, movePointer, MANIFEST_FILE, type BundleManifest } from '../src/index/index.js';
 import { startLocalKafka } from '../src/local-kafka/index.js';
 import { referenceScorer } from '../src/scoring/index.js';
-import { seededRandom } from '../src/util/random.js';
+import { gaussian, seededRandom } from '../src/util/random.js';
 import { TopicReader, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
 import { WorkerProcess } from '../test/helpers/worker-process.js';
 
@@ -35,13 +35,12 @@ const CLUSTERS = 50;
 /** Unit vectors around `CLUSTERS` random centres: a stand-in for an encoder's embedding space. */
 function mixture(n: number, dim: number, seed: number, centres: Float32Array): Float32Array {
   const rnd = seededRandom(seed);
-  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
   const out = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const c = Math.floor(rnd() * CLUSTERS);
     let norm = 0;
     for (let d = 0; d < dim; d++) {
-      const v = (centres[c * dim + d] as number) + 0.35 * gauss();
+      const v = (centres[c * dim + d] as number) + 0.35 * gaussian(rnd);
       out[i * dim + d] = v;
       norm += v * v;
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { seededRandom } from '../../../src/cli/sample-mix.js';
+import { gaussian } from '../../../src/util/random.js';
 import { normalizeRows } from '../../../src/encoder/index.js';
 import { buildBundle, loadCurrentBundle } from '../../../src/index/index.js';
 import { percentileRank, referenceScorer, scoreNeighbors } from '../../../src/scoring/index.js';
@@ -16,13 +17,12 @@ const CLASSES = 4;
 
 /** Four overlapping labelled clusters on the sphere; `shift` moves the whole cloud away. */
 function sample(n: number, rnd: () => number, shift = 0): { x: Float32Array; y: number[] } {
-  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
   const x = new Float32Array(n * DIM);
   const y: number[] = [];
   for (let i = 0; i < n; i++) {
     const c = Math.floor(rnd() * CLASSES);
     y.push(c);
-    for (let d = 0; d < DIM; d++) x[i * DIM + d] = (d === c ? 2 : 0) + (d === DIM - 1 ? shift : 0) + gauss() * 0.6;
+    for (let d = 0; d < DIM; d++) x[i * DIM + d] = (d === c ? 2 : 0) + (d === DIM - 1 ? shift : 0) + gaussian(rnd) * 0.6;
   }
   return { x: normalizeRows(x, DIM), y };
 }

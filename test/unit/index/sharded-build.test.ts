@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { normalizeRows } from '../../../src/encoder/index.js';
 import { buildBundle, loadBundle, readPointer, type BuildInput } from '../../../src/index/index.js';
-import { seededRandom } from '../../../src/util/random.js';
+import { gaussian, seededRandom } from '../../../src/util/random.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qualm-shards-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -14,13 +14,12 @@ const DIM = 16;
 
 function clustered(n: number, seed: number, prefix = 'r'): BuildInput & { x: Float32Array } {
   const rnd = seededRandom(seed);
-  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
   const x = new Float32Array(n * DIM);
   const labels: number[] = [];
   for (let i = 0; i < n; i++) {
     const c = Math.floor(rnd() * 3);
     labels.push(c);
-    for (let d = 0; d < DIM; d++) x[i * DIM + d] = (d === c ? 2 : 0) + gauss() * 0.7;
+    for (let d = 0; d < DIM; d++) x[i * DIM + d] = (d === c ? 2 : 0) + gaussian(rnd) * 0.7;
   }
   normalizeRows(x, DIM);
   return {
