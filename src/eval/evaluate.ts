@@ -279,31 +279,20 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
     const l2Ood = first.ood === null ? null : raw !== undefined && raw.ood !== null ? l2(raw.ood, raw.dim, false) : l2(first.ood, dim, true);
     const rnd = randomScores(nTest + nOod, input.randomSeed ?? 1);
 
-    const test: Partial<Record<ScoreName, Float64Array>> = {
-      qualm: testN.qualm,
-      avgdist_k1: testN.avgdist_k1,
-      avgdist_k100: testN.avgdist_k100,
-      kth_distance: testN.kth_distance,
-      gmm_ll: negate(gmm.logLikelihood(first.test, nTest)),
-      l2_norm: l2Test,
-      vote_margin: testN.vote_margin,
-      ...(ncTest === null ? {} : { nc: ncTest }),
-      random: rnd.subarray(0, nTest),
-    };
-    const ood: Partial<Record<ScoreName, Float64Array>> = {};
-    if (oodN !== null && first.ood !== null) {
-      Object.assign(ood, {
-        qualm: oodN.qualm,
-        avgdist_k1: oodN.avgdist_k1,
-        avgdist_k100: oodN.avgdist_k100,
-        kth_distance: oodN.kth_distance,
-        gmm_ll: negate(gmm.logLikelihood(first.ood, nOod)),
-        l2_norm: l2Ood,
-        vote_margin: oodN.vote_margin,
-        ...(ncOod === null ? {} : { nc: ncOod }),
-        random: rnd.subarray(nTest),
-      });
-    }
+    // Every score of one set (test or OOD), oriented as uncertainty.
+    const scoresOf = (n: SetScores, z: Float32Array, count: number, l2s: Float64Array, nc: Float64Array | null, random: Float64Array): Partial<Record<ScoreName, Float64Array>> => ({
+      qualm: n.qualm,
+      avgdist_k1: n.avgdist_k1,
+      avgdist_k100: n.avgdist_k100,
+      kth_distance: n.kth_distance,
+      gmm_ll: negate(gmm.logLikelihood(z, count)),
+      l2_norm: l2s,
+      vote_margin: n.vote_margin,
+      ...(nc === null ? {} : { nc }),
+      random,
+    });
+    const test = scoresOf(testN, first.test, nTest, l2Test, ncTest, rnd.subarray(0, nTest));
+    const ood = oodN !== null && first.ood !== null && l2Ood !== null ? scoresOf(oodN, first.ood, nOod, l2Ood, ncOod, rnd.subarray(nTest)) : {};
 
     progress('metrics', 0, 1);
     const scores: Partial<Record<ScoreName, ScoreMetrics>> = {};
