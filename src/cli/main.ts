@@ -24,6 +24,9 @@ const COMMANDS: Record<string, Command> = {
   evaluate,
 };
 
+/** The command names `qualm <command>` accepts. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 export const MAIN_HELP = `qualm: label-free uncertainty monitoring for contrastive encoders on Kafka
 
 Usage: qualm <command> [options]

@@ -1,2 +1,2 @@
-export { OPTIONS, CONFIG_FILE_ENV, type OptionSpec, type OptionName } from './options.js';
+export { OPTIONS, CONFIG_FILE_ENV, SETTING_ENV_NAMES, type OptionSpec, type OptionName } from './options.js';
 export { loadConfig, modelManifestPath, type Config } from './load.js';

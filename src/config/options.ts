@@ -331,3 +331,6 @@ export type OptionName = keyof typeof OPTIONS;
 
 /** The file that may hold option values; read from the environment only. */
 export const CONFIG_FILE_ENV = 'QUALM_CONFIG_FILE';
+
+/** Every environment variable qualm reads: each option's, and CONFIG_FILE_ENV. */
+export const SETTING_ENV_NAMES: ReadonlySet<string> = new Set([...Object.values(OPTIONS).map((o) => o.env), CONFIG_FILE_ENV]);
