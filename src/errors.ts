@@ -21,6 +21,10 @@ export const ErrorCodes = {
   OVERSIZE: 'QUALM_OVERSIZE',
   /** The message has no value at all (a tombstone). */
   EMPTY: 'QUALM_EMPTY',
+  /** A text input is empty or only whitespace. */
+  EMPTY_TEXT: 'QUALM_EMPTY_TEXT',
+  /** A text input is longer than the text limit (contracts' MAX_TEXT_BYTES). */
+  TEXT_TOO_LONG: 'QUALM_TEXT_TOO_LONG',
   /** A reference bundle failed verification. */
   BUNDLE_INVALID: 'QUALM_BUNDLE_INVALID',
   /** No live bundle is available. */

@@ -1,5 +1,6 @@
 export {
   parseSample,
+  MAX_TEXT_BYTES,
   INPUT_ERROR_CODES,
   decodeFloat32Base64,
   encodeFloat32Base64,
@@ -11,10 +12,12 @@ export {
 export {
   DLQ_HEADERS,
   FLAG_REASONS,
+  FLAG_RULES,
   dlqHeaders,
   readDlqHeaders,
   type DlqInfo,
   type FlagReason,
+  type FlagRule,
   type NeighborRecord,
   type ReviewEmbedding,
   type ReviewRecord,

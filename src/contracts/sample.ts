@@ -1,19 +1,37 @@
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 
+/**
+ * Longest `input.text` accepted, in UTF-8 bytes (64 KiB). A text model reads only its first
+ * max_tokens tokens (256 for all-MiniLM-L6-v2: about 1 KiB of English), so a longer text is
+ * almost all ignored, and tokenizing it would still cost time on the inference thread; the
+ * longest IMDB review is 13.7 KB. QUALM_MAX_MESSAGE_BYTES bounds the whole message first.
+ */
+export const MAX_TEXT_BYTES = 65_536;
+
 /** What the model accepts, as far as parsing is concerned. */
-export interface InputSpec {
-  /** Input kind of the model manifest; `embedding` inputs are always accepted too. */
-  readonly inputKind: 'features';
-  /** Number of feature values the encoder expects. */
-  readonly inputDim: number;
-  /** Dimension of the embedding space (for `embedding` inputs). */
-  readonly embeddingDim: number;
-  /** Larger values are rejected as oversize. */
-  readonly maxBytes: number;
-}
+export type InputSpec =
+  | {
+      /** Input kind of the model manifest; `embedding` inputs are always accepted too. */
+      readonly inputKind: 'features';
+      /** Number of feature values the encoder expects. */
+      readonly inputDim: number;
+      /** Dimension of the embedding space (for `embedding` inputs). */
+      readonly embeddingDim: number;
+      /** Larger values are rejected as oversize. */
+      readonly maxBytes: number;
+    }
+  | {
+      /** A text model: `input.text` strings (and `embedding` inputs). */
+      readonly inputKind: 'text';
+      readonly embeddingDim: number;
+      readonly maxBytes: number;
+      /** Longer texts (UTF-8 bytes) are rejected (default MAX_TEXT_BYTES). */
+      readonly maxTextBytes?: number;
+    };
 
 export type SampleInput =
   | { readonly kind: 'features'; readonly values: Float32Array }
+  | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'embedding'; readonly values: Float32Array };
 
 export interface Sample {
@@ -42,6 +60,8 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.MISSING_ID,
   ErrorCodes.WRONG_LENGTH,
   ErrorCodes.UNSUPPORTED_INPUT,
+  ErrorCodes.EMPTY_TEXT,
+  ErrorCodes.TEXT_TOO_LONG,
 ] as const satisfies readonly ErrorCode[];
 
 function fail(code: ErrorCode, message: string): ParseResult {
@@ -146,7 +166,7 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     return fail(
       ErrorCodes.BAD_SCHEMA,
       present.length === 0
-        ? 'input must hold one of features, features_b64 or embedding'
+        ? `input must hold one of ${spec.inputKind === 'text' ? 'text' : 'features, features_b64'} or embedding`
         : `input must hold exactly one kind, got ${present.join(', ')}`,
     );
   }
@@ -156,10 +176,19 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     if (!(v instanceof Float32Array)) return v;
     return { ok: true, sample: { id, meta, input: { kind: 'embedding', values: v } } };
   }
-  if (kind === 'features' || kind === 'features_b64') {
+  if ((kind === 'features' || kind === 'features_b64') && spec.inputKind === 'features') {
     const v = toVector(`input.${kind}`, input[kind], spec.inputDim);
     if (!(v instanceof Float32Array)) return v;
     return { ok: true, sample: { id, meta, input: { kind: 'features', values: v } } };
   }
-  return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${spec.inputKind})`);
+  if (kind === 'text' && spec.inputKind === 'text') {
+    const text = input.text;
+    if (typeof text !== 'string') return fail(ErrorCodes.BAD_SCHEMA, `input.text must be a string, got ${text === null ? 'null' : Array.isArray(text) ? 'array' : typeof text}`);
+    if (text.trim() === '') return fail(ErrorCodes.EMPTY_TEXT, `input.text is ${text === '' ? 'empty' : 'only whitespace'}`);
+    const limit = spec.maxTextBytes ?? MAX_TEXT_BYTES;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > limit) return fail(ErrorCodes.TEXT_TOO_LONG, `input.text is ${bytes} bytes of UTF-8, the limit is ${limit}`);
+    return { ok: true, sample: { id, meta, input: { kind: 'text', text } } };
+  }
+  return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${spec.inputKind === 'text' ? 'text' : 'features or features_b64'}, or embedding)`);
 }

@@ -1,15 +1,44 @@
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { modelManifestPath } from '../config/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
 import { spawnThread, threadUrl } from '../util/spawn-thread.js';
-import { readModelManifest, type ModelManifest } from './model-manifest.js';
-import type { EmbedRequest, InitMessage, ThreadReply } from './protocol.js';
+import { readModelManifest, type InputKind, type ModelManifest } from './model-manifest.js';
+import type { EmbedRequest, EmbedTextRequest, InitMessage, ThreadReply } from './protocol.js';
 
 export interface EncoderOptions {
   /** onnxruntime intra-op threads inside the inference thread. */
   intraOpThreads?: number;
+}
+
+/** How embedTexts splits its texts into ONNX runs. */
+export interface TextEmbedOptions {
+  /** Most texts in one run (default TEXT_RUN_ROWS). */
+  readonly batch?: number;
+  /** Called after each run with the number of texts done so far (heartbeats, progress). */
+  readonly between?: (done: number) => Promise<void> | void;
+  /** false: return the mean-pooled vectors before L2 normalisation (the L2-norm baseline). Default true. */
+  readonly normalize?: boolean;
+  /** Checked between runs; an aborted signal stops the work with QUALM_ABORTED. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Token budget of one text run: runs hold at most this many (estimated) tokens, padding
+ * included, so one run takes one to two seconds on one core and a Kafka batch heartbeats between
+ * runs. At MiniLM's 256 tokens that is 16 long texts, or up to TEXT_RUN_ROWS short ones.
+ */
+export const TEXT_RUN_TOKENS = 4096;
+/** Most texts in one run when the caller names no batch. */
+export const TEXT_RUN_ROWS = 64;
+
+/**
+ * A cheap upper-side estimate of a text's WordPiece tokens from its length (English runs at
+ * about 4 to 5 characters a token): used only to group texts of similar length into runs.
+ */
+function estimateTokens(text: string, maxTokens: number): number {
+  return Math.min(maxTokens, Math.ceil(text.length / 3.5) + 2);
 }
 
 interface Pending {
@@ -33,8 +62,9 @@ export function normalizeRows(data: Float32Array, dim: number): Float32Array {
 const THREAD_URL = threadUrl(import.meta.url, 'onnx-thread');
 
 /**
- * The ONNX encoder: one inference thread holding the session, batched embed() calls
- * answered in order, rows returned L2-normalised.
+ * The ONNX encoder: one inference thread holding the session (and, for text models, the
+ * tokenizer); batched embed() calls for features models, embedTexts() for text models; rows
+ * returned L2-normalised.
  */
 export class OnnxEncoder {
   private nextId = 1;
@@ -65,13 +95,21 @@ export class OnnxEncoder {
     } catch (err) {
       throw new QualmError(ErrorCodes.MODEL_INVALID, `cannot read model ${abs}: ${(err as Error).message}`, { cause: err, context: { path: abs } });
     }
-    const init: InitMessage = {
-      modelPath: abs,
-      inputName: manifest.input_name,
-      outputName: manifest.output_name,
-      inputDim: manifest.input_dim,
-      intraOpThreads: opts.intraOpThreads ?? 1,
-    };
+    const intraOpThreads = opts.intraOpThreads ?? 1;
+    const init: InitMessage =
+      manifest.input_kind === 'text'
+        ? {
+            kind: 'text',
+            modelPath: abs,
+            tokenizerPath: isAbsolute(manifest.tokenizer) ? manifest.tokenizer : resolve(dirname(abs), manifest.tokenizer),
+            maxTokens: manifest.max_tokens,
+            inputIds: manifest.input_names.input_ids,
+            attentionMask: manifest.input_names.attention_mask,
+            tokenTypeIds: manifest.input_names.token_type_ids ?? null,
+            outputName: manifest.output_name,
+            intraOpThreads,
+          }
+        : { kind: 'features', modelPath: abs, inputName: manifest.input_name, outputName: manifest.output_name, inputDim: manifest.input_dim, intraOpThreads };
     const worker = spawnThread(THREAD_URL, init);
     const ready = await new Promise<ThreadReply>((res, rej) => {
       worker.once('message', res);
@@ -82,11 +120,12 @@ export class OnnxEncoder {
       const why = ready.type === 'init-failed' ? ready.message : `unexpected ${ready.type}`;
       throw new QualmError(ErrorCodes.MODEL_INVALID, `cannot load model ${abs}: ${why}`, { context: { path: abs } });
     }
-    if (!ready.inputNames.includes(manifest.input_name) || !ready.outputNames.includes(manifest.output_name)) {
+    const inputs = manifest.input_kind === 'text' ? Object.values(manifest.input_names).filter((v) => v !== undefined) : [manifest.input_name];
+    if (!inputs.every((i) => ready.inputNames.includes(i)) || !ready.outputNames.includes(manifest.output_name)) {
       await worker.terminate();
       throw new QualmError(
         ErrorCodes.MODEL_INVALID,
-        `model ${abs} has inputs [${ready.inputNames.join(', ')}] and outputs [${ready.outputNames.join(', ')}], manifest names ${manifest.input_name} -> ${manifest.output_name}`,
+        `model ${abs} has inputs [${ready.inputNames.join(', ')}] and outputs [${ready.outputNames.join(', ')}], manifest names ${inputs.join(', ')} -> ${manifest.output_name}`,
         { context: { path: abs } },
       );
     }
@@ -97,8 +136,29 @@ export class OnnxEncoder {
     return this.manifest.dim;
   }
 
+  /** What the model takes: `features` (input_dim numbers) or `text`. */
+  get inputKind(): InputKind {
+    return this.manifest.input_kind;
+  }
+
+  /** Feature values per row (features models); 0 for text models, which take strings. */
   get inputDim(): number {
-    return this.manifest.input_dim;
+    return this.manifest.input_kind === 'features' ? this.manifest.input_dim : 0;
+  }
+
+  /** Longest token sequence a text model sees (longer texts are truncated); 0 for features models. */
+  get maxTokens(): number {
+    return this.manifest.input_kind === 'text' ? this.manifest.max_tokens : 0;
+  }
+
+  private unusable(): Error | undefined {
+    if (this.failure !== undefined) return this.failure;
+    if (this.closed) return new QualmError(ErrorCodes.INFERENCE_FAILED, 'encoder is closed');
+    return undefined;
+  }
+
+  private wrongKind(takes: InputKind): QualmError {
+    return new QualmError(ErrorCodes.MODEL_INVALID, `model ${this.modelPath} takes ${this.inputKind}, not ${takes}`, { context: { path: this.modelPath } });
   }
 
   /**
@@ -106,19 +166,61 @@ export class OnnxEncoder {
    * The input buffer is copied, so the caller keeps it.
    */
   embed(features: Float32Array, n: number): Promise<Float32Array> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new QualmError(ErrorCodes.INFERENCE_FAILED, 'encoder is closed'));
+    const bad = this.unusable();
+    if (bad !== undefined) return Promise.reject(bad);
+    if (this.manifest.input_kind !== 'features') return Promise.reject(this.wrongKind('features'));
     if (features.length !== n * this.inputDim) {
       return Promise.reject(new RangeError(`embed got ${features.length} values for ${n} rows of ${this.inputDim}`));
     }
     if (n === 0) return Promise.resolve(new Float32Array(0));
     const id = this.nextId++;
     const data = Float32Array.from(features);
-    const req: EmbedRequest = { id, n, data };
+    const req: EmbedRequest = { type: 'features', id, n, data };
     return new Promise<Float32Array>((res, rej) => {
-      this.pending.set(id, { resolve: res, reject: rej, n });
+      this.pending.set(id, { resolve: (v) => res(normalizeRows(v, this.dim)), reject: rej, n });
       this.worker.postMessage(req, [data.buffer]);
     });
+  }
+
+  /** One text run: tokenized, padded to its longest text and mean-pooled on the inference thread; rows not normalised. */
+  private poolTexts(texts: readonly string[]): Promise<Float32Array> {
+    const bad = this.unusable();
+    if (bad !== undefined) return Promise.reject(bad);
+    if (texts.length === 0) return Promise.resolve(new Float32Array(0));
+    const id = this.nextId++;
+    const req: EmbedTextRequest = { type: 'text', id, texts };
+    return new Promise<Float32Array>((res, rej) => {
+      this.pending.set(id, { resolve: res, reject: rej, n: texts.length });
+      this.worker.postMessage(req);
+    });
+  }
+
+  /**
+   * Embeds texts (text models): the texts are ordered by length and grouped into runs of at
+   * most `batch` texts and TEXT_RUN_TOKENS estimated tokens, so that a run pads little and
+   * stays short; `between` is called after each run. Returns one row per text, in the order
+   * given, L2-normalised (or the mean-pooled vectors, with `normalize: false`).
+   */
+  async embedTexts(texts: readonly string[], opts: TextEmbedOptions = {}): Promise<Float32Array> {
+    if (this.manifest.input_kind !== 'text') throw this.wrongKind('text');
+    const maxTokens = this.manifest.max_tokens;
+    const maxRows = Math.max(1, opts.batch ?? TEXT_RUN_ROWS);
+    const dim = this.dim;
+    const out = new Float32Array(texts.length * dim);
+    const order = Array.from(texts.keys()).sort((a, b) => (texts[a] as string).length - (texts[b] as string).length || a - b);
+    let done = 0;
+    while (done < order.length) {
+      if (opts.signal?.aborted === true) throw new QualmError(ErrorCodes.ABORTED, 'text embedding cancelled');
+      // Ascending length: the last text of a run is its longest, and sets the padding.
+      let m = 1;
+      while (done + m < order.length && m < maxRows && (m + 1) * estimateTokens(texts[order[done + m] as number] as string, maxTokens) <= TEXT_RUN_TOKENS) m++;
+      const run = order.slice(done, done + m);
+      const pooled = await this.poolTexts(run.map((i) => texts[i] as string));
+      run.forEach((i, r) => out.set(pooled.subarray(r * dim, (r + 1) * dim), i * dim));
+      done += m;
+      if (opts.between !== undefined) await opts.between(done);
+    }
+    return opts.normalize === false ? out : normalizeRows(out, dim);
   }
 
   /** Embeds any number of rows in runs of at most `batch`, calling `between` after each run. */
@@ -146,7 +248,7 @@ export class OnnxEncoder {
       p.reject(new QualmError(ErrorCodes.INFERENCE_FAILED, `model returned shape [${msg.dims.join(', ')}], expected [${p.n}, ${this.dim}]`));
       return;
     }
-    p.resolve(normalizeRows(msg.data, this.dim));
+    p.resolve(msg.data);
   }
 
   private failAll(err: Error): void {

@@ -26,6 +26,7 @@ test('the mix has the asked proportions, and each kind parses as intended', () =
     if (m.kind === 'in_dist' || m.kind === 'ood') {
       assert.ok(r.ok, `${m.kind} message must parse`);
       assert.equal(r.sample.meta?.source, m.kind === 'ood' ? 'mnist' : 'fashion-mnist/t10k');
+      assert.ok(r.sample.input.kind === 'features');
       assert.equal(r.sample.input.values.length, 784);
     } else {
       assert.equal(r.ok ? 'ok' : r.code, EXPECTED[m.kind], `${m.kind}`);

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { INPUT_ERROR_CODES, encodeFloat32Base64, parseSample, type InputSpec } from '../../../src/contracts/index.js';
+import { INPUT_ERROR_CODES, MAX_TEXT_BYTES, encodeFloat32Base64, parseSample, type InputSpec } from '../../../src/contracts/index.js';
 
 const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 300 };
+const textSpec: InputSpec = { inputKind: 'text', embeddingDim: 3, maxBytes: 300, maxTextBytes: 40 };
 const buf = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
 /** Every code the failures in this file produced. */
 const seen = new Set<string>();
 
-function code(value: Buffer | null, key: Buffer | null = null): string {
-  const r = parseSample(value, key, spec);
+function code(value: Buffer | null, key: Buffer | null = null, s: InputSpec = spec): string {
+  const r = parseSample(value, key, s);
   assert.equal(r.ok, false, 'expected a parse failure');
   if (!r.ok) seen.add(r.code);
   return r.ok ? '' : r.code;
@@ -33,7 +34,7 @@ test('the Kafka key is the fallback id', () => {
 test('features_b64 decodes little-endian float32', () => {
   const values = [1.5, -2, 0, 3.25];
   const r = parseSample(buf({ id: 'b', input: { features_b64: encodeFloat32Base64(values) } }), null, spec);
-  assert.ok(r.ok);
+  assert.ok(r.ok && r.sample.input.kind === 'features');
   assert.deepEqual(Array.from(r.sample.input.values), values);
 });
 
@@ -61,6 +62,8 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4], embedding: [1, 0, 0] } })), 'QUALM_BAD_SCHEMA');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: 'no' })), 'QUALM_BAD_SCHEMA');
   assert.equal(code(buf({ id: 'x', input: { text: 'hello' } })), 'QUALM_UNSUPPORTED_INPUT');
+  assert.equal(code(buf({ id: 'x', input: { text: ' \n\t ' } }), null, textSpec), 'QUALM_EMPTY_TEXT');
+  assert.equal(code(buf({ id: 'x', input: { text: 'é'.repeat(21) } }), null, textSpec), 'QUALM_TEXT_TOO_LONG');
   // INPUT_ERROR_CODES (the DLQ codes the metrics export from the start) is exactly this set.
   assert.deepEqual([...seen].sort(), [...INPUT_ERROR_CODES].sort());
 });
@@ -69,4 +72,44 @@ test('failure messages are readable and specific', () => {
   const r = parseSample(buf({ id: 'x', input: { features: [1, 2, 3] } }), null, spec);
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.message, 'input.features has 3 values, the model expects 4');
+});
+
+test('a text model takes input.text, passed through as given', () => {
+  const r = parseSample(buf({ id: 't-1', input: { text: '  A fine film, <br />really.\n' }, meta: { src: 'imdb' } }), null, textSpec);
+  assert.ok(r.ok);
+  assert.deepEqual(r.sample.input, { kind: 'text', text: '  A fine film, <br />really.\n' });
+  assert.deepEqual(r.sample.meta, { src: 'imdb' });
+  // An upstream embedding is still accepted, and the Kafka key is still the fallback id.
+  const e = parseSample(buf({ input: { embedding: [0, 1, 0] } }), Buffer.from('k'), textSpec);
+  assert.ok(e.ok && e.sample.id === 'k' && e.sample.input.kind === 'embedding');
+});
+
+test('bad text inputs get their codes and say what is wrong', () => {
+  const failure = (input: unknown): [string, string] => {
+    const r = parseSample(buf({ id: 'x', input }), null, textSpec);
+    assert.equal(r.ok, false, JSON.stringify(input));
+    return r.ok ? ['', ''] : [r.code, r.message];
+  };
+  assert.deepEqual(failure({ text: 42 }), ['QUALM_BAD_SCHEMA', 'input.text must be a string, got number']);
+  assert.deepEqual(failure({ text: ['a', 'b'] }), ['QUALM_BAD_SCHEMA', 'input.text must be a string, got array']);
+  assert.deepEqual(failure({ text: null }), ['QUALM_BAD_SCHEMA', 'input.text must be a string, got null']);
+  assert.deepEqual(failure({ text: { en: 'hi' } }), ['QUALM_BAD_SCHEMA', 'input.text must be a string, got object']);
+  assert.deepEqual(failure({ text: '' }), ['QUALM_EMPTY_TEXT', 'input.text is empty']);
+  assert.deepEqual(failure({ text: '\u00a0 \r\n' }), ['QUALM_EMPTY_TEXT', 'input.text is only whitespace']);
+  // The limit counts UTF-8 bytes, not characters: 20 two-byte characters fit in 40 bytes, 21 do not.
+  assert.equal(parseSample(buf({ id: 'x', input: { text: 'é'.repeat(20) } }), null, textSpec).ok, true);
+  assert.deepEqual(failure({ text: 'é'.repeat(21) }), ['QUALM_TEXT_TOO_LONG', 'input.text is 42 bytes of UTF-8, the limit is 40']);
+  assert.deepEqual(failure({ features: [1, 2, 3, 4] }), [
+    'QUALM_UNSUPPORTED_INPUT',
+    'input kind features is not accepted by this model (it takes text, or embedding)',
+  ]);
+  assert.deepEqual(failure({}), ['QUALM_BAD_SCHEMA', 'input must hold one of text or embedding']);
+  assert.deepEqual(failure({ text: 'a', embedding: [1, 0, 0] }), ['QUALM_BAD_SCHEMA', 'input must hold exactly one kind, got embedding, text']);
+});
+
+test('the default text limit is MAX_TEXT_BYTES', () => {
+  const spec64k: InputSpec = { inputKind: 'text', embeddingDim: 3, maxBytes: 1_000_000 };
+  assert.equal(parseSample(buf({ id: 'x', input: { text: 'a'.repeat(MAX_TEXT_BYTES) } }), null, spec64k).ok, true);
+  const r = parseSample(buf({ id: 'x', input: { text: 'a'.repeat(MAX_TEXT_BYTES + 1) } }), null, spec64k);
+  assert.ok(!r.ok && r.code === 'QUALM_TEXT_TOO_LONG');
 });
