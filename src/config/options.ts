@@ -224,15 +224,32 @@ export const OPTIONS = {
     env: 'QUALM_OOD_PERCENTILE',
     default: '0.99',
     unit: 'ratio [0,1]',
-    description: 'Density percentile at or above which a flagged sample is reported as out_of_distribution.',
+    description:
+      'Out-of-distribution percentile of the references (class-conditional Mahalanobis distance with a fitted Gaussian, else kNN density) from which the out-of-distribution rule flags, a flag reads out_of_distribution, and the drift metrics count a sample as out of distribution.',
     schema: num(0, 1),
   },
   flagPolicy: {
     env: 'QUALM_FLAG_POLICY',
     default: 'threshold',
-    unit: 'threshold | target_rate',
-    description: 'How samples are flagged: a fixed uncertainty threshold, or the top share of a sliding window.',
-    schema: z.enum(['threshold', 'target_rate']),
+    unit: 'threshold | target_rate | min_predicted_accuracy',
+    description:
+      'How samples are flagged: a fixed uncertainty threshold; the top share of a sliding window; or a predicted accuracy below QUALM_MIN_PREDICTED_ACCURACY (bundles without a fitted combination fall back to the threshold).',
+    schema: z.enum(['threshold', 'target_rate', 'min_predicted_accuracy']),
+  },
+  minPredictedAccuracy: {
+    env: 'QUALM_MIN_PREDICTED_ACCURACY',
+    default: '0.5',
+    unit: 'ratio (0,1]',
+    description: 'Under the min_predicted_accuracy policy, samples whose predicted downstream accuracy is below this are flagged.',
+    schema: num(0, 1).refine((v) => v > 0, 'must be above 0'),
+  },
+  oodRule: {
+    env: 'QUALM_OOD_RULE',
+    default: 'true',
+    unit: 'true | false',
+    description:
+      'Also flag, whatever the policy, every sample at or beyond QUALM_OOD_PERCENTILE of the references (reason out_of_distribution, rule beyond_references). QUALM_OOD_PERCENTILE=1 makes it literally beyond every reference.',
+    schema: bool,
   },
   flagThreshold: {
     env: 'QUALM_FLAG_THRESHOLD',

@@ -30,10 +30,19 @@ export interface SignalsRecord {
   label_agreement: number | null;
   /** Entropy of the neighbour label distribution, normalised to [0,1]; null without labels. */
   label_entropy: number | null;
+  /** Share of references whose own leave-one-out k-th neighbour distance is below this sample's, in [0,1]. */
+  kth_knn_percentile: number;
+  /** Vote share of the top label minus that of the second, in [0,1]; null without labels. */
+  label_margin: number | null;
+  /** Share of the neighbours that count this sample inside their own k-NN radius, in [0,1]; null for a bundle without radii. */
+  reverse_neighbor_consistency: number | null;
 }
 
 /** Why a sample went to review, as the review record states it. */
-export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density'] as const;
+export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density', 'low_predicted_accuracy'] as const;
+/** The rules that can flag a sample (see scoring/policy.ts). */
+export const FLAG_RULES = ['beyond_references', 'threshold', 'target_rate', 'min_predicted_accuracy'] as const;
+export type FlagRule = (typeof FLAG_RULES)[number];
 export type FlagReason = (typeof FLAG_REASONS)[number];
 
 /**
@@ -59,6 +68,8 @@ export interface ReviewRecord {
   neighbors: NeighborRecord[];
   suggested_label: string | null;
   reason: FlagReason;
+  /** The rule that flagged it. */
+  rule: FlagRule;
   /** One sentence a reviewer can read without knowing the method. */
   explanation: string;
   flag_policy: string;
@@ -77,6 +88,7 @@ export interface ScoreRecord {
   predicted_accuracy: number | null;
   flagged: boolean;
   reason: FlagReason | null;
+  rule: FlagRule | null;
   signals: SignalsRecord;
   suggested_label: string | null;
   index_version: string;

@@ -1,4 +1,4 @@
-import { voteWeights } from '../scoring/index.js';
+import { jaccard, labelVote } from '../scoring/index.js';
 import { seededRandom } from '../util/random.js';
 
 /**
@@ -27,29 +27,11 @@ export function kthDistance(distances: readonly number[], k: number): number {
  * neighbour has a label.
  */
 export function voteMarginUncertainty(labels: readonly number[], distances: readonly number[], numLabels: number): number {
-  const { weights: w, total } = voteWeights(labels, distances, numLabels);
-  if (total === 0) return 1;
-  let first = 0;
-  let second = 0;
-  for (const v of w) {
-    if (v > first) {
-      second = first;
-      first = v;
-    } else if (v > second) {
-      second = v;
-    }
-  }
-  return 1 - (first - second) / total;
+  return 1 - labelVote(labels, distances, numLabels).margin;
 }
 
-/** |A ∩ B| / |A ∪ B| of two id lists (each without duplicates); 1 for two empty lists. */
-export function jaccard(a: readonly string[], b: readonly string[]): number {
-  const set = new Set(a);
-  let inter = 0;
-  for (const id of b) if (set.has(id)) inter++;
-  const union = a.length + b.length - inter;
-  return union === 0 ? 1 : inter / union;
-}
+/** The pairwise Jaccard of kNN id lists lives in scoring (view consistency); re-exported for the evaluation's callers. */
+export { jaccard };
 
 /**
  * Neighbourhood consistency (Park et al., UAI 2024; repreli's NC_k): the mean, over all pairs

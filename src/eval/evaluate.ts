@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../index/index.js';
-import { referenceScorer, scoreNeighbors } from '../scoring/index.js';
+import { combineUncertainty, densityScore, mahalanobis, oodPercentileOf, referenceScorer, scoreNeighbors } from '../scoring/index.js';
+import { fitCombination, type CombinationFitOptions } from './combination-fit.js';
 import { avgDistance, kthDistance, ncUncertainty, randomScores, rowNorms, voteMarginUncertainty } from './baselines.js';
 import { DEFAULT_GMM, fitDiagonalGmm, type GmmOptions } from './gmm.js';
 import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
@@ -11,7 +12,7 @@ import { riskCoverage } from './risk-coverage.js';
 import { oracleAurc, scoreMetrics, type ScoreMetrics } from './score-metrics.js';
 
 /** The scores every evaluation reports, in report order. */
-export const SCORE_NAMES = ['qualm', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'random'] as const;
+export const SCORE_NAMES = ['qualm', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'random'] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
 
 /** Neighbours for AvgDist_100 and NC (repreli's k_list is {1, 100}). */
@@ -51,6 +52,8 @@ export interface EvaluationInput {
   readonly probe?: ProbeOptions;
   readonly gmm?: GmmOptions;
   readonly randomSeed?: number;
+  /** How the combination is fitted on the references (build-index's defaults when absent). */
+  readonly combinationFit?: CombinationFitOptions;
 }
 
 export interface EvaluationOptions {
@@ -80,6 +83,8 @@ export interface EvaluationResult {
   /** Which embedding the l2_norm baseline measured: the model's tensor before L2 normalisation, or the normalised output. */
   readonly l2_norm_of: string;
   readonly gmm: { readonly components: number; readonly iterations: number; readonly converged: boolean; readonly seconds: number };
+  /** The combination fitted on the references (features, standardised weights, split sizes, held-out AUROC), or why none was. */
+  readonly combination: Record<string, unknown>;
   readonly scores: Partial<Record<ScoreName, ScoreMetrics>>;
   readonly ood: Partial<Record<ScoreName, OodMetrics>>;
 }
@@ -117,6 +122,12 @@ function exactKnn(ref: Float32Array, n: number, dim: number, q: Float32Array, k:
 
 interface SetScores {
   qualm: Float64Array;
+  qualm_ood: Float64Array;
+  /** Null without the bundle's Gaussian. */
+  mahalanobis: Float64Array | null;
+  relative_mahalanobis: Float64Array | null;
+  qualm_label_free: Float64Array;
+  reverse_neighbor: Float64Array;
   avgdist_k1: Float64Array;
   avgdist_k100: Float64Array;
   kth_distance: Float64Array;
@@ -128,9 +139,14 @@ interface SetScores {
 /** The neighbour-based scores of the first encoder on one set, through the worker's own path. */
 function neighbourScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSearch: number, numLabels: number, progress: (done: number) => void): SetScores {
   const n = rows(z, dim);
-  const opts = { densityWeight: snap.densityWeight, numLabels };
+  const opts = { densityWeight: snap.densityWeight, numLabels, combination: snap.combination, gaussian: snap.gaussian };
   const out: SetScores = {
     qualm: new Float64Array(n),
+    qualm_ood: new Float64Array(n),
+    mahalanobis: snap.gaussian === undefined ? null : new Float64Array(n),
+    relative_mahalanobis: snap.gaussian === undefined ? null : new Float64Array(n),
+    qualm_label_free: new Float64Array(n),
+    reverse_neighbor: new Float64Array(n),
     avgdist_k1: new Float64Array(n),
     avgdist_k100: new Float64Array(n),
     kth_distance: new Float64Array(n),
@@ -141,8 +157,19 @@ function neighbourScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSe
   // Exactly the worker's query: k = the bundle's k at the worker's ef.
   snap.setEfSearch(efSearch);
   for (let i = 0; i < n; i++) {
-    const nb = snap.search(z.subarray(i * dim, (i + 1) * dim));
-    out.qualm[i] = scoreNeighbors(nb, snap.stats, opts).uncertainty;
+    const row = z.subarray(i * dim, (i + 1) * dim);
+    const nb = snap.search(row);
+    const score = scoreNeighbors(nb, snap.stats, opts, row);
+    out.qualm[i] = score.uncertainty;
+    out.qualm_ood[i] = oodPercentileOf(score.signals);
+    if (snap.gaussian !== undefined && out.mahalanobis !== null && out.relative_mahalanobis !== null) {
+      const m = mahalanobis(snap.gaussian.params, row);
+      out.mahalanobis[i] = m.classDistance;
+      out.relative_mahalanobis[i] = m.relative;
+    }
+    // What an unlabelled bundle would publish (before its calibration, which is monotone).
+    out.qualm_label_free[i] = combineUncertainty(densityScore(score.signals.densityPercentile, score.signals.relativeDensityPercentile), null, snap.densityWeight);
+    out.reverse_neighbor[i] = 1 - (score.signals.reverseNeighborConsistency ?? 0);
     out.kth_distance[i] = kthDistance(nb.distances, k);
     out.vote_margin[i] = nb.labels === null ? 1 : voteMarginUncertainty(nb.labels, nb.distances, numLabels);
     if (i % 500 === 0) progress(i / 2);
@@ -205,7 +232,8 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
   const work = await mkdtemp(join(opts.workDir ?? tmpdir(), 'qualm-evaluate-'));
   const snaps: IndexSnapshot[] = [];
   try {
-    // One bundle per encoder over the same reference ids; the first one calibrated like build-index does.
+    // One bundle per encoder over the same reference ids; the first one fitted and calibrated like build-index does.
+    let combinationSkipped: string | null = null;
     const scoreOpts = { densityWeight: input.densityWeight, numLabels };
     for (const [e, enc] of input.encoders.entries()) {
       checkAborted(signal);
@@ -222,7 +250,13 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
           source: { setup: input.setup, purpose: 'qualm evaluate' },
           k: input.k,
           densityWeight: input.densityWeight,
-          ...(e === 0 ? { referenceScore: referenceScorer(scoreOpts) } : {}),
+          ...(e === 0
+            ? {
+                referenceScore: referenceScorer(scoreOpts),
+                fitScoring: (loo, sig) =>
+                  fitCombination(loo, { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }), onSkip: (reason) => (combinationSkipped = reason) }, sig),
+              }
+            : {}),
         },
         { onProgress: (phase, done, total) => progress(`bundle ${e + 1} ${phase}`, done, total), signal },
       );
@@ -282,6 +316,11 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
     // Every score of one set (test or OOD), oriented as uncertainty.
     const scoresOf = (n: SetScores, z: Float32Array, count: number, l2s: Float64Array, nc: Float64Array | null, random: Float64Array): Partial<Record<ScoreName, Float64Array>> => ({
       qualm: n.qualm,
+      qualm_ood: n.qualm_ood,
+      ...(n.mahalanobis === null ? {} : { mahalanobis: n.mahalanobis }),
+      ...(n.relative_mahalanobis === null ? {} : { relative_mahalanobis: n.relative_mahalanobis }),
+      qualm_label_free: n.qualm_label_free,
+      reverse_neighbor: n.reverse_neighbor,
       avgdist_k1: n.avgdist_k1,
       avgdist_k100: n.avgdist_k100,
       kth_distance: n.kth_distance,
@@ -330,6 +369,10 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       hnsw_recall_at_100: recall,
       l2_norm_of: raw === undefined ? 'the L2-normalised output (norm 1: degenerate)' : `${raw.tensor} (the model output before L2 normalisation)`,
       gmm: { components: gmm.components, iterations: gmm.trace.length, converged: gmm.converged, seconds: gmmSeconds },
+      combination:
+        snap.combination === undefined
+          ? { fitted: false, reason: combinationSkipped ?? 'not fitted' }
+          : { fitted: true, features: snap.combination.features, weights: snap.combination.weights, ...snap.combination.fit },
       scores,
       ood: oodOut,
     };

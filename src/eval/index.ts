@@ -21,3 +21,4 @@ export {
 export { renderReport, SCORE_DESCRIPTIONS, type PlotFiles, type ReportContext } from './report.js';
 export { renderPlots, vegaLiteToSvg, PlotsUnavailableError, type VegaLiteSpec } from './plots.js';
 export { preNormalisationEmbeddings, preNormalisationTensor, withExtraOutput } from './raw-features.js';
+export { fitCombination, DEFAULT_COMBINATION_FIT, type CombinationFitOptions } from './combination-fit.js';

@@ -2,7 +2,12 @@ import { SCORE_NAMES, WIDE_K, type EvaluationResult, type ScoreName } from './ev
 
 /** What each score is, for the report's table. */
 export const SCORE_DESCRIPTIONS: Readonly<Record<ScoreName, string>> = {
-  qualm: "the worker's uncertainty: scoreNeighbors on the bundle's k nearest references, calibrated",
+  qualm: "the worker's uncertainty: scoreNeighbors on the bundle's k nearest references with the combination fitted on a held-out split of the references, calibrated",
+  qualm_ood: "qualm's out-of-distribution measure, the one its out-of-distribution rule and drift metrics use: the class-conditional Mahalanobis percentile with the bundle's Gaussian, else the kNN density percentile",
+  mahalanobis: 'squared Mahalanobis distance to the nearest class mean, shared covariance fitted to the references (Lee et al. 2018)',
+  relative_mahalanobis: 'class Mahalanobis distance minus the distance under one Gaussian fitted to all references (Ren et al. 2021)',
+  qualm_label_free: "the label-free fallback an unlabelled bundle uses: the mean of the density and relative-density percentiles",
+  reverse_neighbor: "1 - reverse-neighbour consistency: the share of the k nearest references that would not count the point inside their own k-NN radius",
   avgdist_k1: 'cosine distance to the nearest reference (AvgDist, k = 1)',
   avgdist_k100: `mean cosine distance to the ${WIDE_K} nearest references (AvgDist, k = ${WIDE_K})`,
   kth_distance: 'cosine distance to the k-th nearest reference, k = the bundle k (Deep kNN, Sun et al. 2022)',
@@ -30,6 +35,12 @@ function fmt(x: number | null | undefined, digits = 4): string {
   return x === null || x === undefined ? 'n/a' : x.toFixed(digits);
 }
 
+function combinationLine(c: Record<string, unknown>): string {
+  if (c.fitted !== true) return `none fitted (${String(c.reason)}); qualm is the fixed combination.`;
+  const features = (c.features as string[]).map((f, i) => `${f} ${fmt((c.weights as number[])[i], 3)}`).join(', ');
+  return `logistic regression fitted on ${String(c.logistic_rows)} held-out references (probe trained on ${String(c.probe_train)}, held-out probe accuracy ${fmt(c.probe_held_out_accuracy as number)}), isotonic calibration on ${String(c.isotonic_rows)} others (their AUROC ${fmt(c.held_out_auroc as number)}); standardised weights: ${features}.`;
+}
+
 /** The Markdown report of one evaluation. */
 export function renderReport(result: EvaluationResult & { seconds?: number }, plots: PlotFiles | null, ctx: ReportContext): string {
   const lines: string[] = [];
@@ -39,6 +50,7 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     `- References ${result.n_ref}, test ${result.n_test}, out-of-distribution ${result.n_ood}; encoders: ${result.encoders.join(', ')} (the first is evaluated; all enter NC).`,
     `- Downstream probe (softmax regression on the first encoder's reference embeddings): test accuracy ${fmt(result.probe_accuracy)}, training accuracy ${fmt(result.probe_train_accuracy)}, mean Brier ${fmt(result.mean_brier)}.`,
     `- Bundle k = ${result.k} (QUALM_K), density weight ${ctx.densityWeight}, query ef ${ctx.efSearch}; AvgDist-100 and NC use k = ${result.wide_k} (HNSW recall@${result.wide_k} against exact search on ${Math.min(200, result.n_test)} test points: ${fmt(result.hnsw_recall_at_100)}).`,
+    `- Combination: ${combinationLine(result.combination)}`,
     `- GMM: ${result.gmm.components} diagonal components, ${result.gmm.iterations} EM iterations (${result.gmm.converged ? 'converged' : 'iteration cap'}), ${result.gmm.seconds.toFixed(1)} s.`,
     `- l2_norm measures ${result.l2_norm_of}.`,
     `- Oracle AURC (every error ranked last): ${fmt(result.oracle_aurc)}; a constant score's AURC is the error rate, ${fmt(result.test_error_rate)}.`,

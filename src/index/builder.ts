@@ -11,9 +11,12 @@ import {
   MANIFEST_FILE,
   MAX_SHARDS,
   RADII_FILE,
+  KTH_RADII_FILE,
+  GAUSSIAN_FILE,
   POINTER_FILE,
   shardFile,
   type BundleManifest,
+  type Combination,
 } from './manifest.js';
 import { loadBundle } from './loader.js';
 import { buildShards, type ShardPlan } from './shard-builder.js';
@@ -21,7 +24,7 @@ import type { IndexSnapshot } from './snapshot.js';
 import { subsampleRows, type SubsampleSpec } from './subsample.js';
 import { empiricalQuantiles } from './quantiles.js';
 import { relativeDensity } from '../util/relative-density.js';
-import type { DensityStats, Neighbors } from './types.js';
+import type { DensityStats, GaussianParams, GaussianStats, Neighbors } from './types.js';
 
 export interface HnswParams {
   /** Graph degree. */
@@ -51,6 +54,38 @@ export interface PreviousBundle {
   version: string;
 }
 
+/** What a combination fit sees: every reference and its leave-one-out neighbours, by row. */
+export interface LeaveOneOutView {
+  readonly n: number;
+  readonly dim: number;
+  /** Row-major reference embeddings (after subsampling and any union with a previous bundle). */
+  readonly vectors: Float32Array;
+  readonly ids: readonly string[];
+  readonly labels: readonly number[] | null;
+  readonly numLabels: number;
+  readonly density: DensityStats;
+  /** Reference `row`'s k nearest other references, exactly as a worker would see a new point there. */
+  neighborsOf(row: number): Neighbors;
+}
+
+/** A fitted combination and the raw score it gives a reference (for the calibration quantiles). */
+export interface ScoringFit {
+  readonly combination: Combination;
+  /** Reference `row`'s raw score from its leave-one-out neighbours and its own vector. */
+  readonly referenceScore: (neighbors: Neighbors, density: DensityStats, vector: Float32Array) => number;
+  /** The class-conditional Gaussian the combination uses, written to GAUSSIAN_FILE. */
+  readonly gaussian?: GaussianStats;
+}
+
+/** The Gaussian's parameters as the GAUSSIAN_FILE bytes (float64 LE). */
+export function gaussianBytes(g: GaussianParams): Buffer {
+  const parts = [g.classFactor, g.classMeans, g.globalFactor, g.globalMean];
+  const buf = Buffer.alloc(parts.reduce((a, p) => a + p.length, 0) * 8);
+  let off = 0;
+  for (const p of parts) for (const v of p) off = buf.writeDoubleLE(v, off);
+  return buf;
+}
+
 export interface BuildInput {
   /** Row-major embeddings, count * dim values, L2-normalised. A SharedArrayBuffer-backed array is used by the build threads without a copy. */
   embeddings: Float32Array;
@@ -70,6 +105,12 @@ export interface BuildInput {
    * these calibrate the workers' uncertainty. Omitted: no calibration is stored.
    */
   referenceScore?: (neighbors: Neighbors, density: DensityStats) => number;
+  /**
+   * Fits the combination of the signals on the references' leave-one-out neighbours (see
+   * eval/combination-fit.ts); its score then replaces `referenceScore` for the calibration and
+   * it is stored in the manifest. Resolving null (e.g. too few labels) keeps `referenceScore`.
+   */
+  fitScoring?: (loo: LeaveOneOutView, signal: AbortSignal | undefined) => Promise<ScoringFit | null>;
   /** HNSW parameters; an incremental build keeps those of the bundle it extends. */
   hnsw?: HnswParams;
   /** Query ef for the leave-one-out pass. */
@@ -85,7 +126,7 @@ export interface BuildInput {
   subsample?: SubsampleSpec;
 }
 
-export type BuildPhase = 'load-previous' | 'insert' | 'leave-one-out' | 'calibrate' | 'write';
+export type BuildPhase = 'load-previous' | 'insert' | 'leave-one-out' | 'fit' | 'calibrate' | 'write';
 export interface BuildOptions {
   onProgress?: ((phase: BuildPhase, done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -316,21 +357,38 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       looKthKnnQuantiles: looKthQuantiles,
       looRelativeDensityQuantiles: looRelativeQuantiles,
     };
+    const neighborsOf = (i: number): Neighbors => {
+      const rows = Array.from(looRows.subarray(i * k, i * k + found(i)));
+      return {
+        ids: rows.map((r) => ids[r] as string),
+        labels: labels === null ? null : rows.map((r) => labels[r] as number),
+        distances: rows.map((_, j) => looDist[i * k + j] as number),
+        radii: rows.map((r) => looMean[r] as number),
+        kthRadii: rows.map((r) => looKth[r] as number),
+      };
+    };
+    let combination: Combination | undefined;
+    let gaussian: GaussianStats | undefined;
+    let referenceScore: ScoringFit['referenceScore'] | undefined = input.referenceScore;
+    if (input.fitScoring !== undefined) {
+      progress('fit', 0, 1);
+      const fit = await input.fitScoring(
+        { n, dim, vectors: union.vectors, ids, labels, numLabels: labels === null ? 0 : (input.labelNames ?? []).length, density, neighborsOf },
+        opts.signal,
+      );
+      checkAborted(opts.signal);
+      if (fit !== null) {
+        combination = fit.combination;
+        gaussian = fit.gaussian;
+        referenceScore = fit.referenceScore;
+      }
+      progress('fit', 1, 1);
+    }
     let looScoreQuantiles: number[] | null = null;
-    if (input.referenceScore !== undefined) {
+    if (referenceScore !== undefined) {
       const scores = new Float64Array(n);
       for (let i = 0; i < n; i++) {
-        const c = found(i);
-        const rows = Array.from(looRows.subarray(i * k, i * k + c));
-        scores[i] = input.referenceScore(
-          {
-            ids: rows.map((r) => ids[r] as string),
-            labels: labels === null ? null : rows.map((r) => labels[r] as number),
-            distances: Array.from(looDist.subarray(i * k, i * k + c)),
-            radii: rows.map((r) => looMean[r] as number),
-          },
-          density,
-        );
+        scores[i] = referenceScore(neighborsOf(i), density, union.vectors.subarray(i * dim, (i + 1) * dim));
         if (i % 5000 === 4999 || i === n - 1) {
           progress('calibrate', i + 1, n);
           checkAborted(opts.signal);
@@ -347,13 +405,21 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       files.push(basename(plan.out));
     }
     await writeDurable(join(tmpDir, IDS_FILE), JSON.stringify(ids));
-    const radii = Buffer.alloc(n * 4);
-    for (let i = 0; i < n; i++) radii.writeFloatLE(looMean[i] as number, i * 4);
-    await writeDurable(join(tmpDir, RADII_FILE), radii);
-    files.push(IDS_FILE, RADII_FILE);
+    const f32 = (values: Float64Array): Buffer => {
+      const buf = Buffer.alloc(values.length * 4);
+      for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i] as number, i * 4);
+      return buf;
+    };
+    await writeDurable(join(tmpDir, RADII_FILE), f32(looMean));
+    await writeDurable(join(tmpDir, KTH_RADII_FILE), f32(looKth));
+    files.push(IDS_FILE, RADII_FILE, KTH_RADII_FILE);
     if (labels !== null) {
       await writeDurable(join(tmpDir, LABELS_FILE), JSON.stringify(labels));
       files.push(LABELS_FILE);
+    }
+    if (gaussian !== undefined) {
+      await writeDurable(join(tmpDir, GAUSSIAN_FILE), gaussianBytes(gaussian.params));
+      files.push(GAUSSIAN_FILE);
     }
     const checksums: BundleManifest['files'] = {};
     for (const f of files) {
@@ -377,7 +443,19 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
         loo_relative_density_quantiles: looRelativeQuantiles,
         loo_score_quantiles: looScoreQuantiles,
       },
-      scoring: { density_weight: input.densityWeight },
+      scoring: {
+        density_weight: input.densityWeight,
+        ...(combination === undefined ? {} : { combination }),
+        ...(gaussian === undefined
+          ? {}
+          : {
+              gaussian: {
+                classes: gaussian.params.classes,
+                class_distance_quantiles: [...gaussian.classDistanceQuantiles],
+                relative_quantiles: [...gaussian.relativeQuantiles],
+              },
+            }),
+      },
       source: union.source,
       files: checksums,
     };

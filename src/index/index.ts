@@ -1,4 +1,4 @@
-export type { DensityStats, Neighbors, ReferenceStats } from './types.js';
+export type { DensityStats, GaussianParams, GaussianStats, Neighbors, ReferenceStats } from './types.js';
 export { IndexSnapshot } from './snapshot.js';
 export {
   buildBundle,
@@ -11,13 +11,16 @@ export {
   type BuildPhase,
   type BuildResult,
   type HnswParams,
+  type LeaveOneOutView,
   type PreviousBundle,
+  type ScoringFit,
+  gaussianBytes,
 } from './builder.js';
 export { ReservoirSampler, reservoirSample, stratifiedSample, subsampleRows, DEFAULT_MIN_PER_LABEL, type SubsampleSpec } from './subsample.js';
 export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './loader.js';
 export { empiricalQuantiles } from './quantiles.js';
 export { sha256File } from '../util/sha256.js';
-export { BUNDLE_FORMAT_VERSION, SUPPORTED_BUNDLE_FORMATS, MAX_SHARDS, shardFile, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, checkManifest, type BundleManifest } from './manifest.js';
+export { BUNDLE_FORMAT_VERSION, SUPPORTED_BUNDLE_FORMATS, MAX_SHARDS, shardFile, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, KTH_RADII_FILE, GAUSSIAN_FILE, checkManifest, type BundleManifest, type Combination } from './manifest.js';
 export { BundleRefresher, type RefreshOutcome, type RefresherOptions } from './refresher.js';
 export { pruneBundles } from './retention.js';
 export {

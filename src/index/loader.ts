@@ -11,11 +11,15 @@ import {
   MANIFEST_FILE,
   POINTER_FILE,
   RADII_FILE,
+  KTH_RADII_FILE,
+  GAUSSIAN_FILE,
   bundleInvalid,
   checkManifest,
   shardFile,
+  type BundleManifest,
 } from './manifest.js';
 import { IndexSnapshot } from './snapshot.js';
+import type { GaussianStats } from './types.js';
 
 export interface LoadOptions {
   /** HNSW ef at query time. */
@@ -24,6 +28,11 @@ export interface LoadOptions {
   expectModelSha256?: string;
   /** Number of references checked by the sanity queries after load. */
   sanityQueries?: number;
+  /**
+   * Checks the manifest beyond its schema (e.g. that the worker computes every feature of
+   * its fitted combination); a throw refuses the bundle with its message.
+   */
+  checkScoring?: (manifest: BundleManifest) => void;
 }
 
 /** Reads the version named by `bundleDir/CURRENT`; undefined when there is no pointer yet. */
@@ -52,6 +61,53 @@ async function readJson(path: string, version: string, parse: (text: string) => 
   }
 }
 
+/** A per-reference float32 distance file of `count` rows, each finite and non-negative. */
+async function readDistances(dir: string, version: string, file: string, count: number): Promise<Float32Array> {
+  const raw = await readFile(join(dir, file));
+  if (raw.length !== count * 4) throw bundleInvalid(version, `${file} holds ${raw.length} bytes, expected ${count * 4}`);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const r = raw.readFloatLE(i * 4);
+    if (!Number.isFinite(r) || r < 0) throw bundleInvalid(version, `${file} row ${i} is ${r}, not a distance`);
+    out[i] = r;
+  }
+  return out;
+}
+
+/** The class-conditional Gaussian of a bundle: sizes from the manifest, every value finite, positive factor diagonals. */
+async function readGaussian(dir: string, version: string, manifest: BundleManifest): Promise<GaussianStats> {
+  const meta = manifest.scoring.gaussian;
+  if (meta === undefined) throw bundleInvalid(version, 'no gaussian in the manifest');
+  if (manifest.files[GAUSSIAN_FILE] === undefined) throw bundleInvalid(version, `manifest lists no checksum for ${GAUSSIAN_FILE}`);
+  const dim = manifest.model.dim;
+  const classes = meta.classes;
+  if (manifest.labels === null || manifest.labels.names.length !== classes) throw bundleInvalid(version, `the gaussian has ${classes} classes, the bundle ${manifest.labels?.names.length ?? 0} labels`);
+  const sizes = [dim * dim, classes * dim, dim * dim, dim];
+  const raw = await readFile(join(dir, GAUSSIAN_FILE));
+  const want = sizes.reduce((a, b) => a + b, 0) * 8;
+  if (raw.length !== want) throw bundleInvalid(version, `${GAUSSIAN_FILE} holds ${raw.length} bytes, expected ${want}`);
+  const parts: Float64Array[] = [];
+  let off = 0;
+  for (const size of sizes) {
+    const part = new Float64Array(size);
+    for (let i = 0; i < size; i++, off += 8) {
+      const v = raw.readDoubleLE(off);
+      if (!Number.isFinite(v)) throw bundleInvalid(version, `${GAUSSIAN_FILE} holds a non-finite value at byte ${off}`);
+      part[i] = v;
+    }
+    parts.push(part);
+  }
+  const [classFactor, classMeans, globalFactor, globalMean] = parts as [Float64Array, Float64Array, Float64Array, Float64Array];
+  for (let i = 0; i < dim; i++) {
+    if (!((classFactor[i * dim + i] as number) > 0 && (globalFactor[i * dim + i] as number) > 0)) throw bundleInvalid(version, `${GAUSSIAN_FILE}: a Cholesky factor has a non-positive diagonal at ${i}`);
+  }
+  return {
+    params: { dim, classes, classFactor, classMeans, globalFactor, globalMean },
+    classDistanceQuantiles: meta.class_distance_quantiles,
+    relativeQuantiles: meta.relative_quantiles,
+  };
+}
+
 /**
  * Loads one bundle version and verifies it before anyone searches it: manifest schema,
  * every file's size and sha256, the model it was built with, the index's count and
@@ -63,6 +119,11 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   const manifest = checkManifest(version, await readJson(join(dir, MANIFEST_FILE), version));
   if (opts.expectModelSha256 !== undefined && manifest.model.sha256 !== opts.expectModelSha256) {
     throw bundleInvalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
+  }
+  try {
+    opts.checkScoring?.(manifest);
+  } catch (err) {
+    throw bundleInvalid(version, describeError(err), err);
   }
   const shards = manifest.hnsw.shards ?? 1;
   const indexFiles = Array.from({ length: shards }, (_, s) => shardFile(s, shards));
@@ -98,14 +159,10 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     labels = raw as number[];
   }
 
-  const rawRadii = await readFile(join(dir, RADII_FILE));
-  if (rawRadii.length !== manifest.count * 4) throw bundleInvalid(version, `${RADII_FILE} holds ${rawRadii.length} bytes, expected ${manifest.count * 4}`);
-  const radii = new Float32Array(manifest.count);
-  for (let i = 0; i < manifest.count; i++) {
-    const r = rawRadii.readFloatLE(i * 4);
-    if (!Number.isFinite(r) || r < 0) throw bundleInvalid(version, `${RADII_FILE} row ${i} is ${r}, not a distance`);
-    radii[i] = r;
-  }
+  const radii = await readDistances(dir, version, RADII_FILE, manifest.count);
+  const kthRadii = manifest.files[KTH_RADII_FILE] === undefined ? null : await readDistances(dir, version, KTH_RADII_FILE, manifest.count);
+  if (manifest.scoring.combination !== undefined && kthRadii === null) throw bundleInvalid(version, `a fitted combination needs ${KTH_RADII_FILE}`);
+  const gaussian = manifest.scoring.gaussian === undefined ? undefined : await readGaussian(dir, version, manifest);
 
   // Every shard: readable, of the right dimension; together they hold each row exactly once.
   const indexes: hnswlib.HierarchicalNSW[] = [];
@@ -147,7 +204,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     throw bundleInvalid(version, `index holds ${total} vectors, manifest says ${manifest.count}`);
   }
 
-  const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, opts.efSearch);
+  const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, kthRadii, gaussian, opts.efSearch);
   // Sanity queries on every shard: a stored reference must find itself through the merged search.
   const probes = opts.sanityQueries ?? 8;
   for (const rows of shardRows) {

@@ -17,7 +17,18 @@ export const IDS_FILE = 'ids.json';
 export const LABELS_FILE = 'labels.json';
 /** Each reference's leave-one-out mean kNN distance, little-endian float32, in row order. */
 export const RADII_FILE = 'loo-radii.f32';
+/**
+ * Each reference's leave-one-out distance to its k-th nearest other reference (its k-NN
+ * radius), little-endian float32, in row order. Optional: bundles written before it lack it,
+ * and then the reverse-neighbour signal is absent.
+ */
+export const KTH_RADII_FILE = 'loo-kth.f32';
 export const MANIFEST_FILE = 'manifest.json';
+/**
+ * The class-conditional Gaussian, float64 LE: the within-class Cholesky factor (dim²), the
+ * whitened class means (classes × dim), the global factor (dim²), the whitened global mean (dim).
+ */
+export const GAUSSIAN_FILE = 'gaussian.f64';
 
 /** The HNSW file of shard `s` of a bundle with `shards` shards (`index.hnsw` when unsharded). */
 export function shardFile(s: number, shards: number): string {
@@ -28,6 +39,39 @@ const sortedNumbers = z
   .array(z.number().finite().nonnegative())
   .min(2)
   .refine((a) => a.every((v, i) => i === 0 || (a[i - 1] as number) <= v), 'must be ascending');
+
+const finite = z.number().finite();
+const sortedFinite = z
+  .array(finite)
+  .min(2)
+  .refine((a) => a.every((v, i) => i === 0 || (a[i - 1] as number) <= v), 'must be ascending');
+
+/**
+ * A combination of the signals fitted at build time on a held-out labelled split of the
+ * references: a logistic regression of the downstream probe's error on standardised
+ * features, and an isotonic map from its output to the predicted accuracy.
+ */
+export const combinationSchema = z
+  .object({
+    kind: z.literal('logistic'),
+    features: z.array(z.string().min(1)).min(1),
+    mean: z.array(finite),
+    scale: z.array(finite.positive()),
+    weights: z.array(finite),
+    bias: finite,
+    /** Predicted accuracy at ascending raw scores, interpolated linearly between knots. */
+    isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
+    /** How the fit went, for people: split sizes, the probe's held-out accuracy, ... */
+    fit: z.record(z.string(), z.unknown()),
+  })
+  .refine((c) => c.mean.length === c.features.length && c.scale.length === c.features.length && c.weights.length === c.features.length, {
+    message: 'mean, scale and weights need one value per feature',
+  })
+  .refine((c) => c.isotonic.x.length === c.isotonic.y.length && c.isotonic.x.every((v, i) => i === 0 || (c.isotonic.x[i - 1] as number) <= v), {
+    message: 'isotonic needs ascending x and one y per x',
+  });
+
+export type Combination = z.infer<typeof combinationSchema>;
 
 export const bundleManifestSchema = z.object({
   format_version: z.union([z.literal(1), z.literal(2)]),
@@ -57,7 +101,19 @@ export const bundleManifestSchema = z.object({
     loo_score_quantiles: sortedNumbers.nullable(),
   }),
   /** Parameters of the scoring the score quantiles were computed with; workers use them. */
-  scoring: z.object({ density_weight: z.number().min(0).max(1) }),
+  scoring: z.object({
+    density_weight: z.number().min(0).max(1),
+    /** The fitted combination (see scoring/combine.ts); absent: the label-free fallback. */
+    combination: combinationSchema.optional(),
+    /** The class-conditional Gaussian in GAUSSIAN_FILE and the references' own distances under it. */
+    gaussian: z
+      .object({
+        classes: z.number().int().min(2),
+        class_distance_quantiles: sortedFinite,
+        relative_quantiles: sortedFinite,
+      })
+      .optional(),
+  }),
   source: z.record(z.string(), z.unknown()),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
 }).refine((m) => m.format_version === 2 || (m.hnsw.shards ?? 1) === 1, { message: 'a format 1 bundle has a single shard', path: ['hnsw', 'shards'] });

@@ -1,6 +1,6 @@
 import type hnswlib from 'hnswlib-node';
-import type { BundleManifest } from './manifest.js';
-import type { Neighbors, ReferenceStats } from './types.js';
+import type { BundleManifest, Combination } from './manifest.js';
+import type { GaussianStats, Neighbors, ReferenceStats } from './types.js';
 
 /**
  * One loaded, verified bundle. Immutable: nothing inserts into its HNSW index after load,
@@ -11,8 +11,10 @@ export class IndexSnapshot {
   readonly stats: ReferenceStats;
   readonly labelNames: readonly string[];
   readonly loadedAt: number;
-  /** Density weight of the combination the bundle was calibrated with. */
+  /** Density weight of the fixed combination (used when the bundle has no fitted one). */
   readonly densityWeight: number;
+  /** The combination fitted at build time, or undefined (the fixed combination applies). */
+  readonly combination: Combination | undefined;
 
   constructor(
     readonly manifest: BundleManifest,
@@ -24,6 +26,10 @@ export class IndexSnapshot {
     private readonly labels: readonly number[] | null,
     /** Each reference's own leave-one-out mean kNN distance, by row. */
     private readonly radii: Float32Array,
+    /** Each reference's own leave-one-out k-NN radius, by row; null for a bundle without it. */
+    private readonly kthRadii: Float32Array | null,
+    /** The references' class-conditional Gaussian, when the build fitted one. */
+    readonly gaussian: GaussianStats | undefined,
     efSearch: number,
   ) {
     this.version = manifest.version;
@@ -36,6 +42,7 @@ export class IndexSnapshot {
       looScoreQuantiles: manifest.reference_stats.loo_score_quantiles,
     };
     this.densityWeight = manifest.scoring.density_weight;
+    this.combination = manifest.scoring.combination;
     for (const index of indexes) index.setEf(Math.max(efSearch, manifest.reference_stats.k));
     this.loadedAt = Date.now();
   }
@@ -90,6 +97,7 @@ export class IndexSnapshot {
       labels: this.labels === null ? null : rows.map((r) => this.labels?.[r] ?? -1),
       distances,
       radii: rows.map((r) => this.radii[r] as number),
+      kthRadii: this.kthRadii === null ? null : rows.map((r) => this.kthRadii?.[r] as number),
     };
   }
 

@@ -34,4 +34,27 @@ export interface Neighbors {
   readonly distances: readonly number[];
   /** Each neighbour's own leave-one-out mean distance to its k nearest other references. */
   readonly radii: readonly number[];
+  /** Each neighbour's own k-NN radius (leave-one-out distance to its k-th nearest other reference); null for a bundle without it. */
+  readonly kthRadii: readonly number[] | null;
+}
+
+/**
+ * The references' class-conditional Gaussian (see scoring/gaussian.ts): lower Cholesky
+ * factors of the shared within-class and of the global covariance, and the means whitened
+ * by them (L⁻¹ μ). Row-major, dim × dim and classes × dim.
+ */
+export interface GaussianParams {
+  readonly dim: number;
+  readonly classes: number;
+  readonly classFactor: Float64Array;
+  readonly classMeans: Float64Array;
+  readonly globalFactor: Float64Array;
+  readonly globalMean: Float64Array;
+}
+
+/** The Gaussian and the references' own distances under it, as 1001 ascending quantiles each. */
+export interface GaussianStats {
+  readonly params: GaussianParams;
+  readonly classDistanceQuantiles: readonly number[];
+  readonly relativeQuantiles: readonly number[];
 }

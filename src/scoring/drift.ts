@@ -10,7 +10,7 @@ export type DriftQuantile = (typeof DRIFT_QUANTILES)[number];
 export interface DriftSummary {
   /** How many samples it summarises. */
   readonly samples: number;
-  /** Share of samples whose density percentile is at or above the out-of-distribution cut. */
+  /** Share of samples whose out-of-distribution percentile (see policy.ts oodPercentileOf) is at or above the cut. */
   readonly oodRatio: number;
   /** Uncertainty quantiles; a value is undefined when it cannot be known (empty window, uncalibrated bundle). */
   readonly uncertainty: Readonly<Record<DriftQuantile, number | undefined>>;
@@ -33,8 +33,9 @@ export class DriftWindow {
     this.uncertainty = new SortedWindow(capacity);
   }
 
-  observe(densityPercentile: number, uncertainty: number): void {
-    this.density.push(densityPercentile);
+  /** `oodPercentile`: the sample's oodPercentileOf (its Mahalanobis or density percentile). */
+  observe(oodPercentile: number, uncertainty: number): void {
+    this.density.push(oodPercentile);
     this.uncertainty.push(uncertainty);
   }
 
@@ -48,14 +49,16 @@ export class DriftWindow {
 }
 
 /**
- * The same summary for the references themselves, from the bundle's leave-one-out statistics:
- * each stored quantile of the references' mean kNN distance stands for an equal share of them,
- * and goes through the same percentile mapping a streamed sample does. With a calibrated bundle
+ * The same summary for the references themselves, from the bundle's statistics: each stored
+ * quantile of the references' out-of-distribution measure (`oodQuantiles`: the class
+ * Mahalanobis distance quantiles of a bundle with a Gaussian, else the leave-one-out mean kNN
+ * distance) stands for an equal share of them, and goes through the same percentile mapping
+ * a streamed sample does. With a calibrated bundle
  * the uncertainty quantiles come out near p by construction; they are computed rather than
  * assumed so that a different calibration keeps the baseline true.
  */
-export function referenceDrift(stats: ReferenceStats, oodPercentile: number): DriftSummary {
-  const dens = stats.looMeanKnnQuantiles;
+export function referenceDrift(stats: ReferenceStats, oodPercentile: number, oodQuantiles: readonly number[] = stats.looMeanKnnQuantiles): DriftSummary {
+  const dens = oodQuantiles;
   let beyond = 0;
   for (const v of dens) if (percentileRank(v, dens) >= oodPercentile) beyond++;
   const scores = stats.looScoreQuantiles;

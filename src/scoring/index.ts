@@ -1,6 +1,36 @@
 export { meanDistance, percentileRank } from './density.js';
 export { labelVote, voteWeights, VOTE_DISTANCE_EPSILON, type LabelVote } from './labels.js';
-export { combineUncertainty, densityScore, referenceScorer, scoreNeighbors, type Score, type ScoreOptions, type Signals } from './score.js';
-export { ThresholdPolicy, TargetRatePolicy, flagReason, explain, type FlagPolicy, type FlagReason } from './policy.js';
+export { combineUncertainty, computeSignals, densityScore, referenceScorer, reverseNeighborConsistency, scoreNeighbors, type Score, type ScoreOptions, type Signals } from './score.js';
+export {
+  COMBINATION_FEATURES,
+  COMBINATION_FEATURE_NAMES,
+  applyIsotonic,
+  checkCombination,
+  combinedErrorProbability,
+  errorProbabilityOfFeatures,
+  featureVector,
+  fitIsotonicAccuracy,
+  fitLogistic,
+  sigmoid,
+  type CombinationFeature,
+  type IsotonicMap,
+  type LogisticFit,
+} from './combine.js';
+export {
+  FlagRules,
+  ThresholdPolicy,
+  TargetRatePolicy,
+  beyondReferences,
+  oodPercentileOf,
+  flagReason,
+  explain,
+  type FlagDecision,
+  type FlagPolicy,
+  type FlagReason,
+  type FlagRule,
+  type FlagRulesOptions,
+} from './policy.js';
 export { SortedWindow } from './window.js';
 export { DriftWindow, DRIFT_QUANTILES, referenceDrift, type DriftQuantile, type DriftSummary } from './drift.js';
+export { jaccard, viewJaccard, viewDispersion } from './consistency.js';
+export { cholesky, fitGaussian, forwardSubstitute, mahalanobis, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';

@@ -8,6 +8,8 @@ export interface LabelVote {
   readonly share: number;
   /** Entropy of the weighted label distribution divided by log(numLabels), in [0, 1]. */
   readonly entropy: number;
+  /** Share of the top label minus share of the second, in [0, 1]. */
+  readonly margin: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export function voteWeights(labels: readonly number[], distances: readonly numbe
  */
 export function labelVote(labels: readonly number[], distances: readonly number[], numLabels: number): LabelVote {
   const { weights, total } = voteWeights(labels, distances, numLabels);
-  if (total === 0) return { topLabel: -1, share: 0, entropy: 1 };
+  if (total === 0) return { topLabel: -1, share: 0, entropy: 1, margin: 0 };
   let top = 0;
   let entropy = 0;
   for (let c = 0; c < numLabels; c++) {
@@ -46,6 +48,9 @@ export function labelVote(labels: readonly number[], distances: readonly number[
       entropy -= p * Math.log(p);
     }
   }
+  let second = 0;
+  for (let c = 0; c < numLabels; c++) if (c !== top && (weights[c] as number) > second) second = weights[c] as number;
   const norm = numLabels > 1 ? Math.log(numLabels) : 1;
-  return { topLabel: top, share: (weights[top] as number) / total, entropy: Math.min(1, entropy / norm) };
+  const share = (weights[top] as number) / total;
+  return { topLabel: top, share, entropy: Math.min(1, entropy / norm), margin: share - second / total };
 }

@@ -1,7 +1,11 @@
 import { SortedWindow } from './window.js';
-import type { Signals } from './score.js';
+import type { Score } from './score.js';
+import type { Signals } from './signals.js';
 
-export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density';
+export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density' | 'low_predicted_accuracy';
+
+/** Which rule flagged a sample. */
+export type FlagRule = 'beyond_references' | 'threshold' | 'target_rate' | 'min_predicted_accuracy';
 
 /** Decides, sample by sample, whether an uncertainty goes to review. */
 export interface FlagPolicy {
@@ -9,11 +13,13 @@ export interface FlagPolicy {
   decide(uncertainty: number): boolean;
   /** Short description for logs and records, e.g. "threshold(0.5)". */
   readonly name: string;
+  readonly rule: FlagRule;
 }
 
 /** Flags every uncertainty at or above a fixed threshold. */
 export class ThresholdPolicy implements FlagPolicy {
   readonly name: string;
+  readonly rule = 'threshold';
   constructor(private readonly threshold: number) {
     if (!(threshold >= 0 && threshold <= 1)) throw new RangeError('threshold must be in [0, 1]');
     this.name = `threshold(${threshold})`;
@@ -31,6 +37,7 @@ export class ThresholdPolicy implements FlagPolicy {
  */
 export class TargetRatePolicy implements FlagPolicy {
   readonly name: string;
+  readonly rule = 'target_rate';
   private readonly window: SortedWindow;
 
   constructor(
@@ -61,28 +68,97 @@ export class TargetRatePolicy implements FlagPolicy {
 }
 
 /**
- * Why a flagged sample is there, from its signals: beyond (nearly) every reference's own
- * neighbourhood is out_of_distribution; neighbours that disagree on the label more than the
- * sample is far from them is ambiguous_neighborhood; otherwise low_density.
+ * Why a flagged sample is there, from its signals: at or beyond the oodPercentile of the
+ * references (oodPercentileOf) is out_of_distribution; neighbours that disagree on the label
+ * more than the sample is far from them is ambiguous_neighborhood; otherwise low_density.
  */
 export function flagReason(signals: Signals, oodPercentile: number): FlagReason {
-  if (signals.densityPercentile >= oodPercentile) return 'out_of_distribution';
+  if (oodPercentileOf(signals) >= oodPercentile) return 'out_of_distribution';
   if (signals.labelAgreement !== null && 1 - signals.labelAgreement >= signals.densityPercentile) return 'ambiguous_neighborhood';
   return 'low_density';
 }
 
+/**
+ * How far out of the training distribution a sample lies, as the share of references that
+ * lie less far: its class-conditional Mahalanobis percentile when the bundle has the
+ * references' Gaussian (labelled bundles), else its kNN density percentile.
+ */
+export function oodPercentileOf(signals: Signals): number {
+  return signals.mahalanobisPercentile ?? signals.densityPercentile;
+}
+
+/**
+ * The out-of-distribution rule: the sample lies at or beyond the `percentile` of the
+ * references (oodPercentileOf; at 1: beyond every reference).
+ */
+export function beyondReferences(signals: Signals, percentile = 1): boolean {
+  return oodPercentileOf(signals) >= percentile;
+}
+
+export interface FlagDecision {
+  readonly rule: FlagRule;
+  readonly reason: FlagReason;
+}
+
+export interface FlagRulesOptions {
+  /** The uncertainty policy (threshold or target rate). */
+  readonly uncertainty: FlagPolicy;
+  /**
+   * When set, the minimum-predicted-accuracy policy replaces the uncertainty policy: a sample
+   * is flagged when its predicted accuracy is below this. A bundle without predicted
+   * accuracies (no labels) falls back to the uncertainty policy.
+   */
+  readonly minPredictedAccuracy: number | null;
+  /** Also flag every sample at or beyond oodPercentile of the references (beyondReferences), whatever the policy says. */
+  readonly oodRule: boolean;
+  /** Out-of-distribution percentile (oodPercentileOf) from which the rule flags and a reason reads out_of_distribution; 1: beyond every reference. */
+  readonly oodPercentile: number;
+}
+
+/**
+ * All of the worker's flagging rules together: the out-of-distribution rule, then the
+ * minimum predicted accuracy or the uncertainty policy. The decision says which rule fired
+ * and why, for the review record.
+ */
+export class FlagRules {
+  readonly name: string;
+  constructor(private readonly opts: FlagRulesOptions) {
+    const min = opts.minPredictedAccuracy;
+    if (min !== null && !(min > 0 && min <= 1)) throw new RangeError('minPredictedAccuracy must be in (0, 1]');
+    const main = min === null ? opts.uncertainty.name : `min_predicted_accuracy(${min}, else ${opts.uncertainty.name})`;
+    this.name = opts.oodRule ? `${main} + beyond_references(${opts.oodPercentile})` : main;
+  }
+
+  decide(score: Pick<Score, 'uncertainty' | 'predictedAccuracy' | 'signals'>): FlagDecision | null {
+    const { minPredictedAccuracy: min, oodRule, oodPercentile } = this.opts;
+    const ood = oodRule && beyondReferences(score.signals, oodPercentile);
+    if (min !== null && score.predictedAccuracy !== null) {
+      if (ood) return { rule: 'beyond_references', reason: 'out_of_distribution' };
+      return score.predictedAccuracy < min ? { rule: 'min_predicted_accuracy', reason: 'low_predicted_accuracy' } : null;
+    }
+    // Asked for every sample, so that a target rate's window sees all the traffic.
+    const flagged = this.opts.uncertainty.decide(score.uncertainty);
+    if (ood) return { rule: 'beyond_references', reason: 'out_of_distribution' };
+    return flagged ? { rule: this.opts.uncertainty.rule, reason: flagReason(score.signals, oodPercentile) } : null;
+  }
+}
+
 /** One sentence for the reviewer. */
-export function explain(reason: FlagReason, signals: Signals, suggested: string | null): string {
+export function explain(reason: FlagReason, signals: Signals, suggested: string | null, predictedAccuracy: number | null = null): string {
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
   const further = `further from its neighbours than ${pct(signals.densityPercentile)} of the training references are from theirs`;
   switch (reason) {
     case 'out_of_distribution':
-      return `Unlike the training data: ${further}.`;
+      return signals.mahalanobisPercentile === null
+        ? `Unlike the training data: ${further}.`
+        : `Unlike the training data: farther from the nearest class of the training distribution (Mahalanobis distance) than ${pct(signals.mahalanobisPercentile)} of the training references.`;
     case 'ambiguous_neighborhood':
       return signals.labelAgreement === null
         ? `Neighbours disagree.`
         : `Its nearest training references disagree: only ${pct(signals.labelAgreement)} of the weighted vote goes to ${suggested ?? 'the top label'}.`;
     case 'low_density':
       return `In a sparse region: ${further}.`;
+    case 'low_predicted_accuracy':
+      return `The downstream model is predicted to be right only ${pct(predictedAccuracy ?? 0)} of the time here${signals.labelAgreement === null ? '' : `; ${pct(signals.labelAgreement)} of the neighbours' weighted vote goes to ${suggested ?? 'the top label'}`}.`;
   }
 }

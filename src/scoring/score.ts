@@ -1,28 +1,22 @@
-import type { DensityStats, Neighbors, ReferenceStats } from '../index/index.js';
+import type { Combination, DensityStats, GaussianStats, Neighbors, ReferenceStats } from '../index/index.js';
 import { relativeDensity } from '../util/relative-density.js';
+import { applyIsotonic, combinedErrorProbability } from './combine.js';
 import { meanDistance, percentileRank } from './density.js';
+import { mahalanobis } from './gaussian.js';
 import { labelVote } from './labels.js';
+import type { Signals } from './signals.js';
 
-export interface Signals {
-  readonly meanKnnDistance: number;
-  readonly kthKnnDistance: number;
-  /** percentileRank of meanKnnDistance against the references' leave-one-out distribution. */
-  readonly densityPercentile: number;
-  /** meanKnnDistance over the neighbours' own mean kNN distances: about 1 inside a cluster, larger outside. */
-  readonly relativeDensity: number;
-  /** percentileRank of relativeDensity against the references' own leave-one-out values. */
-  readonly relativeDensityPercentile: number;
-  /** Weighted vote share of the top label; null without labels. */
-  readonly labelAgreement: number | null;
-  /** Normalised entropy of the neighbour labels; null without labels. */
-  readonly labelEntropy: number | null;
-}
+export type { Signals } from './signals.js';
 
 export interface ScoreOptions {
   /** Weight of the density percentile; 1 - weight goes to label disagreement. In [0, 1]. */
   readonly densityWeight: number;
   /** Number of label names in the bundle (0 when unlabelled). */
   readonly numLabels: number;
+  /** The bundle's fitted combination; absent: the fixed combination of combineUncertainty. */
+  readonly combination?: Combination | undefined;
+  /** The bundle's class-conditional Gaussian; its signals need the embedding itself. */
+  readonly gaussian?: GaussianStats | undefined;
 }
 
 export interface Score {
@@ -38,13 +32,18 @@ export interface Score {
   readonly uncertainty: number;
   /** Index of the suggested label, or -1 without labels. */
   readonly suggestedLabel: number;
-  /** kNN estimate of the chance that the suggested label is right (the vote share); null without labels. */
+  /**
+   * The chance that the downstream model is right on this sample: the fitted combination's
+   * isotonic calibration when the bundle has one; else the kNN vote share; null without labels.
+   */
   readonly predictedAccuracy: number | null;
 }
 
 /**
- * Scoring v1: the density score and neighbour label disagreement, combined linearly.
- * Without labels the raw score is the density score alone.
+ * The fixed combination, used when the bundle has no fitted one (an unlabelled bundle: the
+ * label-free fallback; or one built before fitted combinations): the density score and
+ * neighbour label disagreement, combined linearly. Without labels the raw score is the
+ * density score alone.
  */
 export function combineUncertainty(densityScore: number, labelAgreement: number | null, densityWeight: number): number {
   const u = labelAgreement === null ? densityScore : densityWeight * densityScore + (1 - densityWeight) * (1 - labelAgreement);
@@ -69,30 +68,79 @@ export function referenceScorer(opts: ScoreOptions): (neighbors: Neighbors, dens
   return (neighbors, density) => scoreNeighbors(neighbors, { ...density, looScoreQuantiles: null }, opts).rawScore;
 }
 
-/** Scores one embedding from its neighbours and the bundle's reference statistics. */
-export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts: ScoreOptions): Score {
+/** The share of neighbours j with distance_j ≤ kthRadii_j (1 for no neighbours). */
+export function reverseNeighborConsistency(distances: readonly number[], kthRadii: readonly number[]): number {
+  if (distances.length !== kthRadii.length) throw new RangeError('distances and kthRadii differ in length');
+  if (distances.length === 0) return 1;
+  let inside = 0;
+  for (let j = 0; j < distances.length; j++) if ((distances[j] as number) <= (kthRadii[j] as number)) inside++;
+  return inside / distances.length;
+}
+
+/**
+ * Every signal of one embedding, from its neighbours and the bundle's reference statistics,
+ * and with the bundle's Gaussian and the embedding itself, its Mahalanobis signals.
+ */
+export function computeSignals(
+  neighbors: Neighbors,
+  stats: DensityStats,
+  numLabels: number,
+  gaussian?: { readonly stats: GaussianStats; readonly embedding: ArrayLike<number> },
+): { signals: Signals; suggestedLabel: number } {
   const d = neighbors.distances;
   if (d.length === 0) throw new RangeError('scoreNeighbors needs at least one neighbour');
   const meanKnnDistance = meanDistance(d);
   const kthKnnDistance = d[d.length - 1] as number;
-  const densityPercentile = percentileRank(meanKnnDistance, stats.looMeanKnnQuantiles);
   const relative = relativeDensity(meanKnnDistance, meanDistance(neighbors.radii));
-  const relativeDensityPercentile = percentileRank(relative, stats.looRelativeDensityQuantiles);
   let labelAgreement: number | null = null;
   let labelEntropy: number | null = null;
+  let labelMargin: number | null = null;
   let suggestedLabel = -1;
-  if (neighbors.labels !== null && opts.numLabels > 0) {
-    const vote = labelVote(neighbors.labels, d, opts.numLabels);
+  if (neighbors.labels !== null && numLabels > 0) {
+    const vote = labelVote(neighbors.labels, d, numLabels);
     labelAgreement = vote.share;
     labelEntropy = vote.entropy;
+    labelMargin = vote.margin;
     suggestedLabel = vote.topLabel;
   }
-  const rawScore = combineUncertainty(densityScore(densityPercentile, relativeDensityPercentile), labelAgreement, opts.densityWeight);
+  const m = gaussian === undefined ? null : mahalanobis(gaussian.stats.params, gaussian.embedding);
   return {
-    signals: { meanKnnDistance, kthKnnDistance, densityPercentile, relativeDensity: relative, relativeDensityPercentile, labelAgreement, labelEntropy },
+    signals: {
+      meanKnnDistance,
+      kthKnnDistance,
+      densityPercentile: percentileRank(meanKnnDistance, stats.looMeanKnnQuantiles),
+      kthKnnPercentile: percentileRank(kthKnnDistance, stats.looKthKnnQuantiles),
+      relativeDensity: relative,
+      relativeDensityPercentile: percentileRank(relative, stats.looRelativeDensityQuantiles),
+      labelAgreement,
+      labelEntropy,
+      labelMargin,
+      reverseNeighborConsistency: neighbors.kthRadii === null ? null : reverseNeighborConsistency(d, neighbors.kthRadii),
+      mahalanobisPercentile: m === null || gaussian === undefined ? null : percentileRank(m.classDistance, gaussian.stats.classDistanceQuantiles),
+      relativeMahalanobisPercentile: m === null || gaussian === undefined ? null : percentileRank(m.relative, gaussian.stats.relativeQuantiles),
+    },
+    suggestedLabel,
+  };
+}
+
+/**
+ * Scores one embedding from its neighbours and the bundle's reference statistics: with the
+ * bundle's fitted combination when it has one, else with the fixed one. The embedding itself
+ * is needed for the Gaussian signals (opts.gaussian); without it they are null.
+ */
+export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts: ScoreOptions, embedding?: ArrayLike<number>): Score {
+  const g = opts.gaussian !== undefined && embedding !== undefined ? { stats: opts.gaussian, embedding } : undefined;
+  const { signals, suggestedLabel } = computeSignals(neighbors, stats, opts.numLabels, g);
+  const c = opts.combination;
+  const rawScore =
+    c === undefined
+      ? combineUncertainty(densityScore(signals.densityPercentile, signals.relativeDensityPercentile), signals.labelAgreement, opts.densityWeight)
+      : combinedErrorProbability(c, signals);
+  return {
+    signals,
     rawScore,
     uncertainty: stats.looScoreQuantiles === null ? rawScore : percentileRank(rawScore, stats.looScoreQuantiles),
     suggestedLabel,
-    predictedAccuracy: labelAgreement,
+    predictedAccuracy: c === undefined ? signals.labelAgreement : applyIsotonic(c.isotonic, rawScore),
   };
 }

@@ -15,10 +15,11 @@ import {
 import type { ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { explain, flagReason, scoreNeighbors, type FlagPolicy, type Score } from '../scoring/index.js';
+import { explain, scoreNeighbors, type FlagRules, type Score } from '../scoring/index.js';
+import { encodeInputs, inputSpecFor, type TextEmbedding } from './encode-inputs.js';
 
 /** What the scorer needs of an encoder (OnnxEncoder in production). */
-export interface Embedder {
+export interface Embedder extends TextEmbedding {
   readonly dim: number;
   readonly inputDim: number;
   readonly manifest: { readonly name: string; readonly version: string };
@@ -56,6 +57,9 @@ function signalsRecord(s: Score['signals']): SignalsRecord {
     relative_density_percentile: s.relativeDensityPercentile,
     label_agreement: s.labelAgreement,
     label_entropy: s.labelEntropy,
+    kth_knn_percentile: s.kthKnnPercentile,
+    label_margin: s.labelMargin,
+    reverse_neighbor_consistency: s.reverseNeighborConsistency,
   };
 }
 
@@ -71,11 +75,11 @@ export class BatchScorer {
     private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'oodPercentile' | 'scoresTopic'>,
     private readonly embedder: Embedder,
     private readonly snapshot: () => IndexSnapshot,
-    private readonly policy: FlagPolicy,
+    private readonly policy: FlagRules,
     private readonly metrics: QualmMetrics,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.spec = { inputKind: 'features', inputDim: embedder.inputDim, embeddingDim: embedder.dim, maxBytes: config.maxMessageBytes };
+    this.spec = inputSpecFor(embedder, config.maxMessageBytes);
   }
 
   async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
@@ -101,18 +105,13 @@ export class BatchScorer {
     endDecode();
     if (good.length === 0) return out;
 
-    // One embedding pass for every sample that needs the encoder; `embedding` inputs skip it.
+    // One embedding pass per input kind (features or text); `embedding` inputs skip the encoder.
     const endEmbed = this.metrics.time('embed');
-    const toEncode = good.filter((g) => g.sample.input.kind === 'features');
-    const features = new Float32Array(toEncode.length * this.embedder.inputDim);
-    toEncode.forEach((g, i) => features.set(g.sample.input.values, i * this.embedder.inputDim));
-    const encoded = await this.embedder.embedAll(features, toEncode.length, this.config.inferenceBatch, () => heartbeat());
+    const embeddings = await encodeInputs(this.embedder, good.map((g) => g.sample.input), this.config.inferenceBatch, heartbeat);
     endEmbed();
 
     const snap = this.snapshot();
     const dim = this.embedder.dim;
-    let e = 0;
-    const embeddings = good.map((g) => (g.sample.input.kind === 'features' ? encoded.subarray(e * dim, (e++ + 1) * dim) : g.sample.input.values));
 
     const endSearch = this.metrics.time('search');
     const neighbors = embeddings.map((z) => snap.search(z));
@@ -120,14 +119,14 @@ export class BatchScorer {
 
     const endScore = this.metrics.time('score');
     // The bundle's weight: its calibration was computed with it.
-    const scoreOpts = { densityWeight: snap.densityWeight, numLabels: snap.labelNames.length };
+    const scoreOpts = { densityWeight: snap.densityWeight, numLabels: snap.labelNames.length, combination: snap.combination, gaussian: snap.gaussian };
     const modelVersion = `${this.embedder.manifest.name}@${this.embedder.manifest.version}`;
     good.forEach((g, i) => {
       const nb = neighbors[i];
       if (nb === undefined) return;
-      const score = scoreNeighbors(nb, snap.stats, scoreOpts);
-      const flagged = this.policy.decide(score.uncertainty);
-      const reason = flagged ? flagReason(score.signals, this.config.oodPercentile) : null;
+      const score = scoreNeighbors(nb, snap.stats, scoreOpts, embeddings[i]);
+      const decision = this.policy.decide(score);
+      const reason = decision?.reason ?? null;
       const suggested = snap.labelName(score.suggestedLabel);
       const signals = signalsRecord(score.signals);
       out.uncertainties.push(score.uncertainty);
@@ -148,7 +147,8 @@ export class BatchScorer {
           })),
           suggested_label: suggested,
           reason,
-          explanation: explain(reason, score.signals, suggested),
+          rule: decision?.rule ?? 'threshold',
+          explanation: explain(reason, score.signals, suggested, score.predictedAccuracy),
           flag_policy: this.policy.name,
           index_version: snap.version,
           model_version: modelVersion,
@@ -166,6 +166,7 @@ export class BatchScorer {
           predicted_accuracy: score.predictedAccuracy,
           flagged: reason !== null,
           reason,
+          rule: decision?.rule ?? null,
           signals,
           suggested_label: suggested,
           index_version: snap.version,

@@ -4,7 +4,7 @@ import { describeError } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { DriftWindow, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
+import { DriftWindow, FlagRules, oodPercentileOf, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
 import { BatchScorer, type Embedder } from './batch-scorer.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
@@ -24,10 +24,17 @@ export interface WorkerDeps {
   onFatal?: (err: Error) => void;
 }
 
-export function createPolicy(c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow'>): FlagPolicy {
-  return c.flagPolicy === 'target_rate'
-    ? new TargetRatePolicy(c.targetFlagRate, c.rateWindow, c.flagThreshold)
-    : new ThresholdPolicy(c.flagThreshold);
+/** The worker's flagging rules from its configuration (see scoring/policy.ts FlagRules). */
+export function createPolicy(
+  c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow' | 'minPredictedAccuracy' | 'oodRule' | 'oodPercentile'>,
+): FlagRules {
+  const uncertainty: FlagPolicy = c.flagPolicy === 'target_rate' ? new TargetRatePolicy(c.targetFlagRate, c.rateWindow, c.flagThreshold) : new ThresholdPolicy(c.flagThreshold);
+  return new FlagRules({
+    uncertainty,
+    minPredictedAccuracy: c.flagPolicy === 'min_predicted_accuracy' ? c.minPredictedAccuracy : null,
+    oodRule: c.oodRule,
+    oodPercentile: c.oodPercentile,
+  });
 }
 
 /**
@@ -170,11 +177,13 @@ export class StreamWorker {
     const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
     m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
     for (const u of out.uncertainties) m.uncertainty.observe(u);
-    out.signals.forEach((s, i) => this.drift.observe(s.densityPercentile, out.uncertainties[i] as number));
+    out.signals.forEach((s, i) => this.drift.observe(oodPercentileOf(s), out.uncertainties[i] as number));
     for (const s of out.signals) {
       m.signal.observe({ signal: 'density_percentile' }, s.densityPercentile);
       m.signal.observe({ signal: 'relative_density_percentile' }, s.relativeDensityPercentile);
       if (s.labelAgreement !== null) m.signal.observe({ signal: 'label_agreement' }, s.labelAgreement);
+      if (s.reverseNeighborConsistency !== null) m.signal.observe({ signal: 'reverse_neighbor_consistency' }, s.reverseNeighborConsistency);
+      if (s.mahalanobisPercentile !== null) m.signal.observe({ signal: 'mahalanobis_percentile' }, s.mahalanobisPercentile);
     }
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
     for (const code of out.dlqCodes) m.dlq.inc({ code });
@@ -189,7 +198,7 @@ export class StreamWorker {
   private referenceSummary(): DriftSummary {
     const snap = this.deps.snapshot();
     if (this.reference?.version !== snap.version) {
-      this.reference = { version: snap.version, summary: referenceDrift(snap.stats, this.deps.config.oodPercentile) };
+      this.reference = { version: snap.version, summary: referenceDrift(snap.stats, this.deps.config.oodPercentile, snap.gaussian?.classDistanceQuantiles) };
     }
     return this.reference.summary;
   }

@@ -22,6 +22,7 @@ import {
   type SubsampleSpec,
 } from '../../index/index.js';
 import { createLogger } from '../../logging/index.js';
+import { fitCombination } from '../../eval/index.js';
 import { referenceScorer } from '../../scoring/index.js';
 import { createKafka, readTopicToEnd } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
@@ -123,6 +124,7 @@ export async function buildFashionMnistBundle(config: Config, opts: BuildIndexOp
       k: opts.k,
       densityWeight: config.densityWeight,
       referenceScore: referenceScorer({ densityWeight: config.densityWeight, numLabels: train.labelNames.length }),
+      fitScoring,
       efSearch: config.efSearch,
       ...(opts.from === undefined ? {} : { from: { dir: config.bundleDir, version: opts.from } }),
     };
@@ -188,6 +190,13 @@ async function resolveFrom(config: Config, raw: string | undefined): Promise<str
   return current;
 }
 
+/**
+ * Fits the combination of the signals on a held-out split of the labelled references (see
+ * eval/combination-fit.ts); an unlabelled or too small set keeps the label-free fallback.
+ */
+const fitScoring: NonNullable<BuildInput['fitScoring']> = (loo, signal) =>
+  fitCombination(loo, { onSkip: (reason) => console.error(`build-index: no fitted combination: ${reason}`) }, signal);
+
 function summary(res: BuildResult, pruned: readonly string[], t0: number, extra: Record<string, unknown> = {}): string {
   const m = res.manifest;
   return JSON.stringify({
@@ -198,6 +207,10 @@ function summary(res: BuildResult, pruned: readonly string[], t0: number, extra:
     k: m.reference_stats.k,
     model_sha256: m.model.sha256,
     loo_mean_knn_median: m.reference_stats.loo_mean_knn_quantiles[500],
+    combination:
+      m.scoring.combination === undefined
+        ? null
+        : { held_out_auroc: m.scoring.combination.fit.held_out_auroc, probe_held_out_accuracy: m.scoring.combination.fit.probe_held_out_accuracy, held_out: m.scoring.combination.fit.held_out },
     ...extra,
     pruned,
     seconds: (Date.now() - t0) / 1000,
@@ -255,6 +268,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
           k: manifest.reference_stats.k,
           densityWeight: config.densityWeight,
           referenceScore: referenceScorer({ densityWeight: config.densityWeight, numLabels: manifest.labels?.names.length ?? 0 }),
+          fitScoring,
           efSearch: config.efSearch,
           from: { dir: config.bundleDir, version: from },
         },

@@ -159,20 +159,24 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     const env: Record<string, string> = { KAFKA_BROKERS: broker.brokers.join(','), QUALM_SCORES_TOPIC: scoresTopic };
     const config: Config = { ...baseConfig, kafkaBrokers: broker.brokers, scoresTopic };
 
-    // The bundle must exist and match the model; otherwise build it (about a minute on 60k references).
+    // The bundle must exist, match the model and carry a fitted combination; otherwise build one (about a minute on 60k references).
     const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
     const modelSha = encoder.sha256;
     await encoder.close();
     let bundleOk = false;
     try {
       const snap = await loadCurrentBundle(config.bundleDir, { efSearch: config.efSearch, expectModelSha256: modelSha, sanityQueries: 2 });
-      say(`reference bundle ${snap.version}: ${snap.count} references, k=${snap.stats.k}`);
-      bundleOk = true;
+      if (snap.combination === undefined) {
+        say(`reference bundle ${snap.version} predates fitted combinations`);
+      } else {
+        say(`reference bundle ${snap.version}: ${snap.count} references, k=${snap.stats.k}`);
+        bundleOk = true;
+      }
     } catch (err) {
       say(`no usable reference bundle in ${config.bundleDir}: ${(err as Error).message}`);
-      say('building one from the Fashion-MNIST training set (about a minute)...');
     }
     if (!bundleOk) {
+      say('building one from the Fashion-MNIST training set (about a minute)...');
       const res = await buildFashionMnistBundle(config, { k: config.k, batch: 512, signal: ac.signal });
       say(`built bundle ${res.version}: ${res.manifest.count} references`);
     }

@@ -2,7 +2,8 @@ import type { Config } from '../../config/index.js';
 import { FLAG_REASONS, INPUT_ERROR_CODES } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { describeError } from '../../errors.js';
-import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type StoreEvent } from '../../index/index.js';
+import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type LoadOptions, type StoreEvent } from '../../index/index.js';
+import { checkCombination } from '../../scoring/index.js';
 import { createLogger, type Logger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
 import { StreamWorker, createKafka } from '../../stream/index.js';
@@ -52,9 +53,16 @@ export async function run(argv: string[], config: Config): Promise<number> {
 
   const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
   const store = bundleStore(config, logger);
+  const loadOptions: LoadOptions = {
+    efSearch: config.efSearch,
+    expectModelSha256: encoder.sha256,
+    checkScoring: (m) => {
+      if (m.scoring.combination !== undefined) checkCombination(m.scoring.combination);
+    },
+  };
   let snapshot: IndexSnapshot;
   try {
-    snapshot = await loadCurrentFromStore(store, { efSearch: config.efSearch, expectModelSha256: encoder.sha256 });
+    snapshot = await loadCurrentFromStore(store, loadOptions);
   } catch (err) {
     await encoder.close();
     throw err;
@@ -64,7 +72,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   showBundle(snapshot);
   const refresher = new BundleRefresher(store, snapshot, {
     intervalMs: config.refreshIntervalMs,
-    load: { efSearch: config.efSearch, expectModelSha256: encoder.sha256 },
+    load: loadOptions,
     onOutcome: (o) => {
       if (o.kind === 'swapped') {
         metrics.bundleRefresh.inc({ outcome: 'swapped' });

@@ -47,7 +47,7 @@ test('build writes a verified bundle whose searches agree with brute force', asy
   assert.equal(m.count, 1500);
   assert.equal(m.metric, 'cosine');
   assert.equal(m.reference_stats.loo_mean_knn_quantiles.length, 1001);
-  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index.hnsw', 'labels.json', 'loo-radii.f32']);
+  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index.hnsw', 'labels.json', 'loo-kth.f32', 'loo-radii.f32']);
 
   const snap = await loadCurrentBundle(dir, { efSearch: 200, expectModelSha256: 'a'.repeat(64) });
   assert.equal(snap.version, res.version);
@@ -66,13 +66,16 @@ test('build writes a verified bundle whose searches agree with brute force', asy
   assert.ok(hits / 500 >= 0.98, `recall@5 ${hits / 500}`);
 
   // The leave-one-out median matches a brute-force computation.
-  const loo = input.vectors.map((v, i) => {
-    const d = input.vectors.map((w, j) => (j === i ? Infinity : cos(v, w))).sort((a, b) => a - b).slice(0, 5);
-    return d.reduce((a, b) => a + b, 0) / 5;
-  });
-  // Each neighbour carries its own leave-one-out mean kNN distance (its radius).
+  const looSorted = input.vectors.map((v, i) => input.vectors.map((w, j) => (j === i ? Infinity : cos(v, w))).sort((a, b) => a - b).slice(0, 5));
+  const loo = looSorted.map((d) => d.reduce((a, b) => a + b, 0) / 5);
+  // Each neighbour carries its own leave-one-out mean kNN distance (its radius) and k-th distance (its k-NN radius).
   const probe = snap.search(input.vectors[7] as number[], 5);
-  probe.ids.forEach((id, j) => assert.ok(Math.abs((probe.radii[j] as number) - (loo[Number(id.slice(4))] as number)) < 1e-4));
+  assert.ok(probe.kthRadii !== null);
+  probe.ids.forEach((id, j) => {
+    const row = Number(id.slice(4));
+    assert.ok(Math.abs((probe.radii[j] as number) - (loo[row] as number)) < 1e-4);
+    assert.ok(Math.abs((probe.kthRadii?.[j] as number) - (looSorted[row]?.[4] as number)) < 1e-4);
+  });
   loo.sort((a, b) => a - b);
   const median = ((loo[749] as number) + (loo[750] as number)) / 2;
   assert.ok(Math.abs((m.reference_stats.loo_mean_knn_quantiles[500] as number) - median) < 2e-3);

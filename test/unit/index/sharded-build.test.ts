@@ -85,7 +85,7 @@ test('a sharded build in threads: format 2, one file per shard, merged searches 
   const m = sharded.manifest;
   assert.equal(m.format_version, 2);
   assert.equal(m.hnsw.shards, 2);
-  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index-0.hnsw', 'index-1.hnsw', 'labels.json', 'loo-radii.f32']);
+  assert.deepEqual(Object.keys(m.files).sort(), ['ids.json', 'index-0.hnsw', 'index-1.hnsw', 'labels.json', 'loo-kth.f32', 'loo-radii.f32']);
 
   const snap = await loadBundle(join(root, 'sharded'), sharded.version, { efSearch: 100 });
   assert.equal(snap.shards, 2);

@@ -11,7 +11,8 @@ function bruteVote(labels: number[], distances: number[], numLabels: number) {
   const total = w.reduce((a, b) => a + b, 0);
   const top = w.indexOf(Math.max(...w));
   const entropy = -w.filter((x) => x > 0).reduce((a, x) => a + (x / total) * Math.log(x / total), 0) / Math.log(numLabels);
-  return { top, share: (w[top] as number) / total, entropy };
+  const second = Math.max(0, ...w.filter((_, c) => c !== top));
+  return { top, share: (w[top] as number) / total, entropy, margin: ((w[top] as number) - second) / total };
 }
 
 test('labelVote matches a brute-force weighted vote on random neighbourhoods', () => {
@@ -26,6 +27,7 @@ test('labelVote matches a brute-force weighted vote on random neighbourhoods', (
     assert.equal(got.topLabel, want.top);
     assert.ok(Math.abs(got.share - want.share) < 1e-9);
     assert.ok(Math.abs(got.entropy - want.entropy) < 1e-9);
+    assert.ok(Math.abs(got.margin - want.margin) < 1e-9);
   }
 });
 
@@ -42,6 +44,6 @@ test('unanimous neighbours agree fully; an even split is maximally uncertain', (
 
 test('unknown labels do not vote; nothing known means no agreement', () => {
   assert.equal(labelVote([-1, 2], [0.1, 0.5], 3).share, 1);
-  assert.deepEqual(labelVote([-1, -1], [0.1, 0.2], 3), { topLabel: -1, share: 0, entropy: 1 });
+  assert.deepEqual(labelVote([-1, -1], [0.1, 0.2], 3), { topLabel: -1, share: 0, entropy: 1, margin: 0 });
   assert.throws(() => labelVote([5], [0.1], 3), RangeError);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '../../../src/cli/sample-mix.js';
-import { TargetRatePolicy, ThresholdPolicy, explain, flagReason, type Signals } from '../../../src/scoring/index.js';
+import { FlagRules, TargetRatePolicy, ThresholdPolicy, explain, flagReason, type Signals } from '../../../src/scoring/index.js';
 
 test('threshold policy flags at or above the threshold', () => {
   const p = new ThresholdPolicy(0.6);
@@ -51,6 +51,11 @@ const sig = (densityPercentile: number, labelAgreement: number | null): Signals 
   relativeDensityPercentile: densityPercentile,
   labelAgreement,
   labelEntropy: labelAgreement === null ? null : 1 - labelAgreement,
+  kthKnnPercentile: densityPercentile,
+  labelMargin: labelAgreement,
+  reverseNeighborConsistency: null,
+  mahalanobisPercentile: null,
+  relativeMahalanobisPercentile: null,
 });
 
 test('flag reasons', () => {
@@ -60,4 +65,49 @@ test('flag reasons', () => {
   assert.equal(flagReason(sig(0.9, null), 0.99), 'low_density');
   assert.match(explain('ambiguous_neighborhood', sig(0.3, 0.4), 'Shirt'), /40\.0% of the weighted vote goes to Shirt/);
   assert.match(explain('out_of_distribution', sig(0.995, 1), null), /99\.5%/);
+});
+
+const scored = (uncertainty: number, predictedAccuracy: number | null, densityPercentile: number, labelAgreement: number | null = 0.9) => ({
+  uncertainty,
+  predictedAccuracy,
+  signals: sig(densityPercentile, labelAgreement),
+});
+
+test('flag rules: the out-of-distribution rule fires beyond every reference, whatever the policy', () => {
+  const every = new FlagRules({ uncertainty: new ThresholdPolicy(0.9), minPredictedAccuracy: null, oodRule: true, oodPercentile: 1 });
+  assert.deepEqual(every.decide(scored(0.1, 0.99, 1)), { rule: 'beyond_references', reason: 'out_of_distribution' });
+  assert.equal(every.decide(scored(0.1, 0.99, 0.999)), null, 'inside the farthest reference: the policy decides');
+  assert.deepEqual(every.decide(scored(0.95, 0.99, 0.3, 0.4)), { rule: 'threshold', reason: 'ambiguous_neighborhood' });
+  assert.equal(every.name, 'threshold(0.9) + beyond_references(1)');
+  const rules = new FlagRules({ uncertainty: new ThresholdPolicy(0.9), minPredictedAccuracy: null, oodRule: true, oodPercentile: 0.99 });
+  assert.deepEqual(rules.decide(scored(0.1, 0.99, 0.995)), { rule: 'beyond_references', reason: 'out_of_distribution' });
+  assert.equal(rules.decide(scored(0.1, 0.99, 0.985)), null);
+  const off = new FlagRules({ uncertainty: new ThresholdPolicy(0.9), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 });
+  assert.equal(off.decide(scored(0.1, 0.99, 1)), null);
+  assert.deepEqual(off.decide(scored(0.95, 0.99, 0.995)), { rule: 'threshold', reason: 'out_of_distribution' });
+  // With the bundle's Gaussian, the Mahalanobis percentile is what counts.
+  const maha = { ...scored(0.1, 0.99, 0.2), signals: { ...sig(0.2, 0.9), mahalanobisPercentile: 0.999, relativeMahalanobisPercentile: 0.5 } };
+  assert.deepEqual(rules.decide(maha), { rule: 'beyond_references', reason: 'out_of_distribution' });
+  assert.match(explain('out_of_distribution', maha.signals, null), /\(Mahalanobis distance\) than 99\.9%/);
+  const inside = { ...scored(0.1, 0.99, 0.999), signals: { ...sig(0.999, 0.9), mahalanobisPercentile: 0.5, relativeMahalanobisPercentile: 0.999 } };
+  assert.equal(rules.decide(inside), null, 'a Gaussian bundle does not fall back to the kNN density');
+});
+
+test('flag rules: minimum predicted accuracy replaces the uncertainty policy, and falls back to it without predictions', () => {
+  const rules = new FlagRules({ uncertainty: new ThresholdPolicy(0.9), minPredictedAccuracy: 0.6, oodRule: true, oodPercentile: 0.99 });
+  assert.deepEqual(rules.decide(scored(0.2, 0.55, 0.5)), { rule: 'min_predicted_accuracy', reason: 'low_predicted_accuracy' });
+  assert.equal(rules.decide(scored(0.99, 0.6, 0.5)), null, 'high uncertainty alone does not flag under this policy');
+  assert.deepEqual(rules.decide(scored(0.2, 0.9, 1)), { rule: 'beyond_references', reason: 'out_of_distribution' });
+  assert.deepEqual(rules.decide(scored(0.95, null, 0.5, null)), { rule: 'threshold', reason: 'low_density' }, 'an unlabelled bundle has no predicted accuracy: the threshold decides');
+  assert.equal(rules.decide(scored(0.5, null, 0.5, null)), null);
+  assert.throws(() => new FlagRules({ uncertainty: new ThresholdPolicy(0.9), minPredictedAccuracy: 0, oodRule: true, oodPercentile: 0.99 }), RangeError);
+  assert.match(explain('low_predicted_accuracy', sig(0.5, 0.4), 'Shirt', 0.42), /right only 42\.0% .*40\.0% .* Shirt/);
+});
+
+test('flag rules: a target rate keeps seeing every sample, also those the OOD rule takes', () => {
+  const rules = new FlagRules({ uncertainty: new TargetRatePolicy(0.5, 10, 0.9, 4), minPredictedAccuracy: null, oodRule: true, oodPercentile: 0.99 });
+  for (let i = 0; i < 10; i++) assert.equal(rules.decide(scored(0.1, null, 1))?.rule, 'beyond_references');
+  // Past warm-up (the fallback 0.9 would not flag 0.5): the window of ten 0.1 cuts at 0.1.
+  assert.equal(rules.decide(scored(0.5, null, 0.2))?.rule, 'target_rate');
+  assert.equal(rules.decide(scored(0.05, null, 0.2)), null);
 });

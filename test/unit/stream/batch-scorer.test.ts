@@ -7,7 +7,7 @@ import { seededRandom } from '../../../src/cli/sample-mix.js';
 import { normalizeRows } from '../../../src/encoder/index.js';
 import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../../../src/index/index.js';
 import { QualmMetrics } from '../../../src/metrics/index.js';
-import { ThresholdPolicy } from '../../../src/scoring/index.js';
+import { FlagRules, ThresholdPolicy } from '../../../src/scoring/index.js';
 import { BatchScorer, type Embedder, type InMessage } from '../../../src/stream/index.js';
 import { decodeFloat32Base64, readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../../src/contracts/index.js';
 
@@ -71,7 +71,7 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
     { maxMessageBytes: 10_000, inferenceBatch: 2, oodPercentile: 0.99, scoresTopic: 'scores' },
     embedder,
     () => snap,
-    new ThresholdPolicy(0.5),
+    new FlagRules({ uncertainty: new ThresholdPolicy(0.5), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 }),
     new QualmMetrics({ defaultMetrics: false }),
     () => new Date('2026-01-01T00:00:00Z'),
   );
@@ -132,7 +132,7 @@ test('without a scores topic only review and DLQ records are made', async () => 
     { maxMessageBytes: 10_000, inferenceBatch: 64, oodPercentile: 0.99, scoresTopic: undefined },
     new IdentityEmbedder(),
     () => snap,
-    new ThresholdPolicy(0.5),
+    new FlagRules({ uncertainty: new ThresholdPolicy(0.5), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 }),
     new QualmMetrics({ defaultMetrics: false }),
   );
   const out = await scorer.process('in', 0, [msg(0, { id: 'x', input: { features: [1, 0, 0, 0, 0, 0, 0, 0] } })], () => Promise.resolve());
