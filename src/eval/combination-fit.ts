@@ -13,6 +13,7 @@ import {
   type CombinationFeature,
   type Signals,
 } from '../scoring/index.js';
+import { ErrorCodes, QualmError } from '../errors.js';
 import { seededRandom } from '../util/random.js';
 import { DEFAULT_PROBE, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
 import { auroc } from './rank-metrics.js';
@@ -45,7 +46,7 @@ export interface CombinationFitOptions {
   readonly l2?: number;
   readonly seed?: number;
   readonly probe?: ProbeOptions;
-  /** Says why no combination was fitted. */
+  /** Says what was left out and why: the whole combination, or only its Gaussian features. */
   readonly onSkip?: (reason: string) => void;
 }
 
@@ -75,7 +76,7 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
   const l2 = opts.l2 ?? DEFAULT_COMBINATION_FIT.l2;
   let features: CombinationFeature[] = [...(opts.features ?? COMBINATION_FEATURE_NAMES)];
   const skip = (reason: string): null => {
-    opts.onSkip?.(reason);
+    opts.onSkip?.(`no fitted combination: ${reason}`);
     return null;
   };
   const { labels, numLabels, dim } = loo;
@@ -90,8 +91,9 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
   const present = new Set(train.map((r) => labels[r] as number));
   if (present.size < 2) return skip('the probe training split has fewer than two labels');
 
-  // The class-conditional Gaussian; without it (a label with no rows, fewer rows than
-  // dimensions) the combination does without its two features.
+  // The class-conditional Gaussian, on every labelled reference (the held-out ones' distances
+  // are therefore in-sample, slightly smaller than a new point's); without it (a label with
+  // no rows, fewer rows than dimensions) the combination does without its two features.
   let gaussian: GaussianStats | undefined;
   try {
     const params = fitGaussian(loo.vectors, dim, labels, numLabels);
@@ -105,7 +107,7 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
     }
     gaussian = { params, classDistanceQuantiles: empiricalQuantiles(classD, STAT_QUANTILES), relativeQuantiles: empiricalQuantiles(relative, STAT_QUANTILES) };
   } catch (err) {
-    opts.onSkip?.(`no class-conditional Gaussian: ${err instanceof Error ? err.message : String(err)}`);
+    opts.onSkip?.(`no class-conditional Gaussian (the combination goes on without its features): ${err instanceof Error ? err.message : String(err)}`);
     features = features.filter((f) => f !== 'mahalanobis_percentile' && f !== 'relative_mahalanobis_percentile');
   }
   const signalsOf = (neighbors: Neighbors, vector: Float32Array): Signals =>
@@ -121,7 +123,7 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
   for (const [i, r] of held.entries()) {
     x.push(featureVector(signalsOf(loo.neighborsOf(r), loo.vectors.subarray(r * dim, (r + 1) * dim)), features));
     if (i % 2000 === 1999) {
-      if (signal?.aborted === true) throw new Error('combination fit cancelled');
+      if (signal?.aborted === true) throw new QualmError(ErrorCodes.ABORTED, 'combination fit cancelled');
       await new Promise((res) => setImmediate(res));
     }
   }

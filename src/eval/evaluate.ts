@@ -233,7 +233,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
   const snaps: IndexSnapshot[] = [];
   try {
     // One bundle per encoder over the same reference ids; the first one fitted and calibrated like build-index does.
-    let combinationSkipped: string | null = null;
+    const combinationNotes: string[] = [];
     const scoreOpts = { densityWeight: input.densityWeight, numLabels };
     for (const [e, enc] of input.encoders.entries()) {
       checkAborted(signal);
@@ -254,7 +254,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
             ? {
                 referenceScore: referenceScorer(scoreOpts),
                 fitScoring: (loo, sig) =>
-                  fitCombination(loo, { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }), onSkip: (reason) => (combinationSkipped = reason) }, sig),
+                  fitCombination(loo, { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }), onSkip: (reason) => combinationNotes.push(reason) }, sig),
               }
             : {}),
         },
@@ -371,8 +371,8 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       gmm: { components: gmm.components, iterations: gmm.trace.length, converged: gmm.converged, seconds: gmmSeconds },
       combination:
         snap.combination === undefined
-          ? { fitted: false, reason: combinationSkipped ?? 'not fitted' }
-          : { fitted: true, features: snap.combination.features, weights: snap.combination.weights, ...snap.combination.fit },
+          ? { fitted: false, reason: combinationNotes.join('; ') || 'not fitted' }
+          : { fitted: true, features: snap.combination.features, weights: snap.combination.weights, ...snap.combination.fit, ...(combinationNotes.length === 0 ? {} : { notes: combinationNotes }) },
       scores,
       ood: oodOut,
     };

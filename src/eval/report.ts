@@ -57,14 +57,17 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     '',
   );
   lines.push('## Errors of the probe on the test set', '');
-  lines.push('Every score is an uncertainty (higher = more likely wrong): larger tau, rho and AUROC and smaller AURC are better. tau and rho are against the 0/1 error; the Brier columns against the probe\'s Brier score.', '');
-  lines.push('| score | Kendall tau | Spearman rho | AUROC | AURC | tau (Brier) | rho (Brier) | accuracy, most → least certain decile |');
-  lines.push('|---|---|---|---|---|---|---|---|');
+  lines.push(
+    'Every score is an uncertainty (higher = more likely wrong): larger tau, rho and AUROC and smaller AURC are better. tau and rho are against the 0/1 error; "tau, ties broken" is the tau-b the score would have with its tied values ordered at random (a function of its AUROC), which puts heavily tied scores such as the vote margin on the footing of tie-free ones; the Brier columns are against the probe\'s Brier score.',
+    '',
+  );
+  lines.push('| score | Kendall tau | tau, ties broken | Spearman rho | AUROC | AURC | tau (Brier) | rho (Brier) | accuracy, most → least certain decile |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const name of SCORE_NAMES) {
     const m = result.scores[name];
     if (m === undefined) continue;
     lines.push(
-      `| ${name} | ${fmt(m.kendall_tau)} | ${fmt(m.spearman)} | ${fmt(m.auroc)} | ${fmt(m.aurc)} | ${fmt(m.kendall_tau_brier)} | ${fmt(m.spearman_brier)} | ${m.decile_accuracy.map((a) => a.toFixed(3)).join(' ')} |`,
+      `| ${name} | ${fmt(m.kendall_tau)} | ${fmt(m.kendall_tau_ties_broken)} | ${fmt(m.spearman)} | ${fmt(m.auroc)} | ${fmt(m.aurc)} | ${fmt(m.kendall_tau_brier)} | ${fmt(m.spearman_brier)} | ${m.decile_accuracy.map((a) => a.toFixed(3)).join(' ')} |`,
     );
   }
   lines.push('');

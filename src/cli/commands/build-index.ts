@@ -195,7 +195,7 @@ async function resolveFrom(config: Config, raw: string | undefined): Promise<str
  * eval/combination-fit.ts); an unlabelled or too small set keeps the label-free fallback.
  */
 const fitScoring: NonNullable<BuildInput['fitScoring']> = (loo, signal) =>
-  fitCombination(loo, { onSkip: (reason) => console.error(`build-index: no fitted combination: ${reason}`) }, signal);
+  fitCombination(loo, { onSkip: (reason) => console.error(`build-index: ${reason}`) }, signal);
 
 function summary(res: BuildResult, pruned: readonly string[], t0: number, extra: Record<string, unknown> = {}): string {
   const m = res.manifest;
