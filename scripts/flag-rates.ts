@@ -1,9 +1,10 @@
 /**
- * Offline check of the default scoring on the demo data: builds a bundle over Fashion-MNIST
- * train in a temp dir (config's k and QUALM_DENSITY_WEIGHT), scores all of Fashion-MNIST test
- * (in distribution) and the 10k MNIST digits (out of distribution), and prints the MNIST-vs-
- * Fashion-MNIST AUROC of the uncertainty and of the mean kNN distance alone, and the flag rates
- * at several thresholds. Not a benchmark of the method (that is `qualm evaluate`, to come).
+ * Offline check of what the worker's default flag rules do on the demo data: builds a bundle
+ * over Fashion-MNIST train in a temp dir exactly as build-index does (the fitted combination
+ * and Gaussian), scores all of Fashion-MNIST test (in distribution) and the 10k MNIST digits
+ * (out of distribution), and prints the share of each beyond the out-of-distribution cut, the
+ * share at several uncertainty thresholds, and the share the default rules (threshold plus
+ * the out-of-distribution rule) flag. The method's evaluation is `qualm evaluate`.
  * Run: node --import tsx scripts/flag-rates.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,8 +13,10 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/index.js';
 import { loadFashionMnist, loadMnist } from '../src/datasets/index.js';
 import { OnnxEncoder } from '../src/encoder/index.js';
+import { fitCombination } from '../src/eval/index.js';
 import { buildBundle, loadCurrentBundle } from '../src/index/index.js';
-import { referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
+import { oodPercentileOf, referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
+import { createPolicy } from '../src/stream/index.js';
 
 /** P(score of a random positive > score of a random negative), ties counting one half. */
 function auroc(neg: readonly number[], pos: readonly number[]): number {
@@ -56,10 +59,15 @@ try {
     k: config.k,
     densityWeight: config.densityWeight,
     referenceScore: referenceScorer(opts),
+    fitScoring: (loo, signal) => fitCombination(loo, {}, signal),
   });
   const snap = await loadCurrentBundle(dir, { efSearch: config.efSearch });
+  const scoreOpts = { ...opts, combination: snap.combination, gaussian: snap.gaussian };
   const score = (z: Float32Array, n: number) =>
-    Array.from({ length: n }, (_, i) => scoreNeighbors(snap.search(z.subarray(i * dim, (i + 1) * dim)), snap.stats, opts));
+    Array.from({ length: n }, (_, i) => {
+      const row = z.subarray(i * dim, (i + 1) * dim);
+      return scoreNeighbors(snap.search(row), snap.stats, scoreOpts, row);
+    });
   const st = score(zte, test.n);
   const sm = score(zmn, mnist.n);
   const share = (s: typeof st, pick: (x: (typeof st)[number]) => boolean): number => Math.round((s.filter(pick).length / s.length) * 10000) / 10000;
@@ -68,16 +76,23 @@ try {
     JSON.stringify({
       data: train.origin,
       k: config.k,
-      density_weight: config.densityWeight,
+      fitted_combination: snap.combination !== undefined,
       auroc_uncertainty: Math.round(auroc(st.map((s) => s.uncertainty), sm.map((s) => s.uncertainty)) * 10000) / 10000,
       auroc_mean_knn_distance: Math.round(auroc(st.map((s) => s.signals.meanKnnDistance), sm.map((s) => s.signals.meanKnnDistance)) * 10000) / 10000,
-      // The drift gauge's out-of-distribution share: density percentile at or above QUALM_OOD_PERCENTILE.
+      auroc_ood_measure: Math.round(auroc(st.map((s) => oodPercentileOf(s.signals)), sm.map((s) => oodPercentileOf(s.signals))) * 10000) / 10000,
+      // The drift gauge's out-of-distribution share and the OOD rule's cut: oodPercentileOf at or above QUALM_OOD_PERCENTILE.
       beyond_ood_percentile: {
         ood_percentile: config.oodPercentile,
-        fashion_mnist_test: share(st, (x) => x.signals.densityPercentile >= config.oodPercentile),
-        mnist: share(sm, (x) => x.signals.densityPercentile >= config.oodPercentile),
+        fashion_mnist_test: share(st, (x) => oodPercentileOf(x.signals) >= config.oodPercentile),
+        mnist: share(sm, (x) => oodPercentileOf(x.signals) >= config.oodPercentile),
       },
-      flag_rates: [0.8, 0.85, 0.9, 0.95].map((t) => ({ threshold: t, fashion_mnist_test: rate(st, t), mnist: rate(sm, t) })),
+      uncertainty_at_least: [0.8, 0.85, 0.9, 0.95].map((t) => ({ threshold: t, fashion_mnist_test: rate(st, t), mnist: rate(sm, t) })),
+      // What the worker's configured rules (QUALM_FLAG_POLICY, QUALM_OOD_RULE, ...) flag; a fresh rule set per set.
+      flagged_by_rules: {
+        rules: createPolicy(config).name,
+        fashion_mnist_test: ((r) => share(st, (x) => r.decide(x) !== null))(createPolicy(config)),
+        mnist: ((r) => share(sm, (x) => r.decide(x) !== null))(createPolicy(config)),
+      },
     }),
   );
 } finally {

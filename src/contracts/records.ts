@@ -36,6 +36,10 @@ export interface SignalsRecord {
   label_margin: number | null;
   /** Share of the neighbours that count this sample inside their own k-NN radius, in [0,1]; null for a bundle without radii. */
   reverse_neighbor_consistency: number | null;
+  /** Share of references nearer their nearest class mean (Mahalanobis) than this sample is to its own, in [0,1]; null without the bundle's Gaussian. */
+  mahalanobis_percentile: number | null;
+  /** The same for the relative Mahalanobis distance (class minus global), in [0,1]; null without the Gaussian. */
+  relative_mahalanobis_percentile: number | null;
 }
 
 /** Why a sample went to review, as the review record states it. */

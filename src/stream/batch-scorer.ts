@@ -60,6 +60,8 @@ function signalsRecord(s: Score['signals']): SignalsRecord {
     kth_knn_percentile: s.kthKnnPercentile,
     label_margin: s.labelMargin,
     reverse_neighbor_consistency: s.reverseNeighborConsistency,
+    mahalanobis_percentile: s.mahalanobisPercentile,
+    relative_mahalanobis_percentile: s.relativeMahalanobisPercentile,
   };
 }
 
@@ -72,7 +74,7 @@ export class BatchScorer {
   private readonly spec: InputSpec;
 
   constructor(
-    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'oodPercentile' | 'scoresTopic'>,
+    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'scoresTopic'>,
     private readonly embedder: Embedder,
     private readonly snapshot: () => IndexSnapshot,
     private readonly policy: FlagRules,
@@ -118,7 +120,7 @@ export class BatchScorer {
     endSearch();
 
     const endScore = this.metrics.time('score');
-    // The bundle's weight: its calibration was computed with it.
+    // Everything the bundle was calibrated with: its fixed weight, fitted combination and Gaussian.
     const scoreOpts = { densityWeight: snap.densityWeight, numLabels: snap.labelNames.length, combination: snap.combination, gaussian: snap.gaussian };
     const modelVersion = `${this.embedder.manifest.name}@${this.embedder.manifest.version}`;
     good.forEach((g, i) => {
@@ -126,13 +128,13 @@ export class BatchScorer {
       if (nb === undefined) return;
       const score = scoreNeighbors(nb, snap.stats, scoreOpts, embeddings[i]);
       const decision = this.policy.decide(score);
-      const reason = decision?.reason ?? null;
       const suggested = snap.labelName(score.suggestedLabel);
       const signals = signalsRecord(score.signals);
       out.uncertainties.push(score.uncertainty);
       out.signals.push(score.signals);
       const meta = g.sample.meta ?? null;
-      if (reason !== null) {
+      if (decision !== null) {
+        const { reason, rule } = decision;
         out.flaggedReasons.push(reason);
         const review: ReviewRecord = {
           id: g.sample.id,
@@ -147,7 +149,7 @@ export class BatchScorer {
           })),
           suggested_label: suggested,
           reason,
-          rule: decision?.rule ?? 'threshold',
+          rule,
           explanation: explain(reason, score.signals, suggested, score.predictedAccuracy),
           flag_policy: this.policy.name,
           index_version: snap.version,
@@ -164,8 +166,8 @@ export class BatchScorer {
           meta,
           uncertainty: score.uncertainty,
           predicted_accuracy: score.predictedAccuracy,
-          flagged: reason !== null,
-          reason,
+          flagged: decision !== null,
+          reason: decision?.reason ?? null,
           rule: decision?.rule ?? null,
           signals,
           suggested_label: suggested,

@@ -68,7 +68,7 @@ const msg = (offset: number, value: unknown, key: string | null = null): InMessa
 test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far ones flagged', async () => {
   const embedder = new IdentityEmbedder();
   const scorer = new BatchScorer(
-    { maxMessageBytes: 10_000, inferenceBatch: 2, oodPercentile: 0.99, scoresTopic: 'scores' },
+    { maxMessageBytes: 10_000, inferenceBatch: 2, scoresTopic: 'scores' },
     embedder,
     () => snap,
     new FlagRules({ uncertainty: new ThresholdPolicy(0.5), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 }),
@@ -103,11 +103,13 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
   const [nearS, farS, keyS] = scores;
   assert.ok(nearS && farS && keyS);
   assert.equal(nearS.flagged, false);
+  assert.equal(nearS.rule, null);
   assert.equal(nearS.suggested_label, 'east');
   assert.equal(keyS.flagged, false, 'an embedding input scores like its features twin');
   assert.ok(Math.abs(keyS.uncertainty - nearS.uncertainty) < 1e-4, `${keyS.uncertainty} vs ${nearS.uncertainty}`);
   assert.equal(farS.flagged, true);
   assert.equal(farS.reason, 'out_of_distribution');
+  assert.equal(farS.rule, 'threshold', 'the threshold fired (the out-of-distribution rule is off here)');
   assert.equal(farS.signals.density_percentile, 1);
 
   assert.equal(out.review.length, 1);
@@ -125,11 +127,13 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
   assert.equal(decodeFloat32Base64(review.embedding.b64)?.length, DIM);
   assert.match(review.explanation, /Unlike the training data/);
   assert.equal(review.flag_policy, 'threshold(0.5)');
+  assert.equal(review.rule, 'threshold');
+  assert.equal(review.signals.mahalanobis_percentile, null, 'a bundle without a Gaussian');
 });
 
 test('without a scores topic only review and DLQ records are made', async () => {
   const scorer = new BatchScorer(
-    { maxMessageBytes: 10_000, inferenceBatch: 64, oodPercentile: 0.99, scoresTopic: undefined },
+    { maxMessageBytes: 10_000, inferenceBatch: 64, scoresTopic: undefined },
     new IdentityEmbedder(),
     () => snap,
     new FlagRules({ uncertainty: new ThresholdPolicy(0.5), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 }),
