@@ -6,7 +6,7 @@ import type { PlotFiles } from './report.js';
 /** Points kept per risk-coverage curve in the plot. */
 const CURVE_POINTS = 200;
 /** Scores drawn in the in-vs-out histograms. */
-const HISTOGRAM_SCORES = ['qualm', 'kth_distance', 'avgdist_k100', 'gmm_ll'] as const;
+const HISTOGRAM_SCORES = ['qualm', 'qualm_ood', 'kth_distance', 'gmm_ll'] as const;
 
 /** A Vega-Lite specification (checked by vega-lite's compiler at render time). */
 export type VegaLiteSpec = Record<string, unknown>;
