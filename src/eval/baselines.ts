@@ -1,4 +1,4 @@
-import { jaccard, labelVote } from '../scoring/index.js';
+import { jaccard, labelVote, ncUncertainty } from '../scoring/index.js';
 import { seededRandom } from '../util/random.js';
 
 /**
@@ -30,28 +30,9 @@ export function voteMarginUncertainty(labels: readonly number[], distances: read
   return 1 - labelVote(labels, distances, numLabels).margin;
 }
 
-/** The pairwise Jaccard of kNN id lists lives in scoring (view consistency); re-exported for the evaluation's callers. */
-export { jaccard };
+/** The pairwise Jaccard of kNN id lists and NC live in scoring (pure signals); re-exported for the evaluation's callers. */
+export { jaccard, ncUncertainty };
 
-/**
- * Neighbourhood consistency (Park et al., UAI 2024; repreli's NC_k): the mean, over all pairs
- * of encoders, of the Jaccard similarity of the sample's k-nearest reference-id sets in each
- * encoder's space (the references are the same points embedded by each encoder). Returned as
- * an uncertainty: 1 - NC.
- */
-export function ncUncertainty(neighbourIds: readonly (readonly string[])[]): number {
-  const m = neighbourIds.length;
-  if (m < 2) throw new RangeError('neighbourhood consistency needs at least two encoders');
-  let sum = 0;
-  let pairs = 0;
-  for (let i = 0; i < m; i++) {
-    for (let j = i + 1; j < m; j++) {
-      sum += jaccard(neighbourIds[i] as readonly string[], neighbourIds[j] as readonly string[]);
-      pairs++;
-    }
-  }
-  return 1 - sum / pairs;
-}
 
 /** L2 norm of each of n rows of `dim` values. */
 export function rowNorms(x: Float32Array, n: number, dim: number): Float64Array {

@@ -13,19 +13,34 @@ export function jaccard(a: readonly string[], b: readonly string[]): number {
   return union === 0 ? 1 : inter / union;
 }
 
+/** The mean Jaccard similarity over all pairs of id sets; `what` names them in the error for fewer than two. */
+function meanPairwiseJaccard(idSets: readonly (readonly string[])[], what: string): number {
+  const m = idSets.length;
+  if (m < 2) throw new RangeError(`${what} needs at least two id sets, got ${m}`);
+  let sum = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = i + 1; j < m; j++) sum += jaccard(idSets[i] as readonly string[], idSets[j] as readonly string[]);
+  }
+  return sum / ((m * (m - 1)) / 2);
+}
+
 /**
  * The mean, over all pairs of views, of the Jaccard similarity of their kNN id sets: 1 when
  * every view finds the same neighbours, 0 when no two share one. A similarity; use
  * 1 - viewJaccard as an uncertainty. Needs at least two views.
  */
 export function viewJaccard(idSets: readonly (readonly string[])[]): number {
-  const m = idSets.length;
-  if (m < 2) throw new RangeError(`view Jaccard needs at least two id sets, got ${m}`);
-  let sum = 0;
-  for (let i = 0; i < m; i++) {
-    for (let j = i + 1; j < m; j++) sum += jaccard(idSets[i] as readonly string[], idSets[j] as readonly string[]);
-  }
-  return sum / ((m * (m - 1)) / 2);
+  return meanPairwiseJaccard(idSets, 'view Jaccard');
+}
+
+/**
+ * Neighbourhood consistency (Park et al., UAI 2024; repreli's NC_k) as an uncertainty,
+ * 1 - NC: NC is the mean, over all pairs of encoders, of the Jaccard similarity of the
+ * sample's k-nearest reference-id sets in each encoder's space (the references being the
+ * same points embedded by each encoder). Needs at least two encoders.
+ */
+export function ncUncertainty(neighbourIds: readonly (readonly string[])[]): number {
+  return 1 - meanPairwiseJaccard(neighbourIds, 'neighbourhood consistency (one set per encoder)');
 }
 
 /**

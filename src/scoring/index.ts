@@ -32,5 +32,5 @@ export {
 } from './policy.js';
 export { SortedWindow } from './window.js';
 export { DriftWindow, DRIFT_QUANTILES, referenceDrift, type DriftQuantile, type DriftSummary } from './drift.js';
-export { jaccard, viewJaccard, viewDispersion } from './consistency.js';
+export { jaccard, ncUncertainty, viewJaccard, viewDispersion } from './consistency.js';
 export { cholesky, fitGaussian, forwardSubstitute, mahalanobis, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';
