@@ -9,7 +9,7 @@ import { DEFAULT_GMM, fitDiagonalGmm, type GmmOptions } from './gmm.js';
 import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
 import { oodMetrics, type OodMetrics } from './ood.js';
 import { riskCoverage } from './risk-coverage.js';
-import { oracleAurc, scoreMetrics, type ScoreMetrics } from './score-metrics.js';
+import { calibrationMetrics, oracleAurc, scoreMetrics, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
 
 /** The scores every evaluation reports, in report order. */
 export const SCORE_NAMES = ['qualm', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'random'] as const;
@@ -85,6 +85,8 @@ export interface EvaluationResult {
   readonly gmm: { readonly components: number; readonly iterations: number; readonly converged: boolean; readonly seconds: number };
   /** The combination fitted on the references (features, standardised weights, split sizes, held-out AUROC), or why none was. */
   readonly combination: Record<string, unknown>;
+  /** qualm's predicted_accuracy against the probe's test errors (null when the bundle predicts none). */
+  readonly calibration: CalibrationMetrics | null;
   readonly scores: Partial<Record<ScoreName, ScoreMetrics>>;
   readonly ood: Partial<Record<ScoreName, OodMetrics>>;
 }
@@ -134,6 +136,8 @@ interface SetScores {
   vote_margin: Float64Array;
   /** Each test point's WIDE_K neighbour ids, for NC. */
   wideIds: string[][];
+  /** The worker's predicted accuracy per point (NaN where it has none). */
+  predictedAccuracy: Float64Array;
 }
 
 /** The neighbour-based scores of the first encoder on one set, through the worker's own path. */
@@ -146,6 +150,7 @@ function neighbourScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSe
     mahalanobis: snap.gaussian === undefined ? null : new Float64Array(n),
     relative_mahalanobis: snap.gaussian === undefined ? null : new Float64Array(n),
     qualm_label_free: new Float64Array(n),
+    predictedAccuracy: new Float64Array(n),
     reverse_neighbor: new Float64Array(n),
     avgdist_k1: new Float64Array(n),
     avgdist_k100: new Float64Array(n),
@@ -161,6 +166,7 @@ function neighbourScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSe
     const nb = snap.search(row);
     const score = scoreNeighbors(nb, snap.stats, opts, row);
     out.qualm[i] = score.uncertainty;
+    out.predictedAccuracy[i] = score.predictedAccuracy ?? NaN;
     out.qualm_ood[i] = oodPercentileOf(score.signals);
     if (snap.gaussian !== undefined && out.mahalanobis !== null && out.relative_mahalanobis !== null) {
       const m = mahalanobis(snap.gaussian.params, row);
@@ -369,6 +375,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       hnsw_recall_at_100: recall,
       l2_norm_of: raw === undefined ? 'the L2-normalised output (norm 1: degenerate)' : `${raw.tensor} (the model output before L2 normalisation)`,
       gmm: { components: gmm.components, iterations: gmm.trace.length, converged: gmm.converged, seconds: gmmSeconds },
+      calibration: snap.combination === undefined || testN.predictedAccuracy.some((v) => Number.isNaN(v)) ? null : calibrationMetrics(testN.predictedAccuracy, error01),
       combination:
         snap.combination === undefined
           ? { fitted: false, reason: combinationNotes.join('; ') || 'not fitted' }

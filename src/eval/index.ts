@@ -4,7 +4,7 @@ export { riskCoverage, binnedAccuracy, type RiskCoverage } from './risk-coverage
 export { fprAtTpr, oodMetrics, type OodMetrics } from './ood.js';
 export { fitDiagonalGmm, DEFAULT_GMM, type DiagonalGmm, type GmmOptions } from './gmm.js';
 export { avgDistance, kthDistance, voteMarginUncertainty, jaccard, ncUncertainty, rowNorms, randomScores } from './baselines.js';
-export { scoreMetrics, oracleAurc, finiteOrNull, type ScoreMetrics } from './score-metrics.js';
+export { scoreMetrics, oracleAurc, finiteOrNull, calibrationMetrics, tauWithTiesBroken, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
 export {
   evaluateEmbeddings,
   roundResult,

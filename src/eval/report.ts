@@ -51,6 +51,11 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     `- Downstream probe (softmax regression on the first encoder's reference embeddings): test accuracy ${fmt(result.probe_accuracy)}, training accuracy ${fmt(result.probe_train_accuracy)}, mean Brier ${fmt(result.mean_brier)}.`,
     `- Bundle k = ${result.k} (QUALM_K), density weight ${ctx.densityWeight}, query ef ${ctx.efSearch}; AvgDist-100 and NC use k = ${result.wide_k} (HNSW recall@${result.wide_k} against exact search on ${Math.min(200, result.n_test)} test points: ${fmt(result.hnsw_recall_at_100)}).`,
     `- Combination: ${combinationLine(result.combination)}`,
+    `- Calibration of qualm's predicted_accuracy on the test set: ${
+      result.calibration === null
+        ? 'none (the bundle predicts no accuracy)'
+        : `mean prediction ${fmt(result.calibration.mean_predicted_accuracy)} against accuracy ${fmt(result.calibration.accuracy)}; Brier ${fmt(result.calibration.brier)}; ECE over ${result.calibration.bins} equal-count bins ${fmt(result.calibration.ece)}.`
+    }`,
     `- GMM: ${result.gmm.components} diagonal components, ${result.gmm.iterations} EM iterations (${result.gmm.converged ? 'converged' : 'iteration cap'}), ${result.gmm.seconds.toFixed(1)} s.`,
     `- l2_norm measures ${result.l2_norm_of}.`,
     `- Oracle AURC (every error ranked last): ${fmt(result.oracle_aurc)}; a constant score's AURC is the error rate, ${fmt(result.test_error_rate)}.`,

@@ -58,3 +58,46 @@ export function scoreMetrics(uncertainty: ArrayLike<number>, error01: ArrayLike<
 export function oracleAurc(error01: ArrayLike<number>): number {
   return riskCoverage(error01, error01).aurc;
 }
+
+/** How well a predicted accuracy matches what happened, on one set. */
+export interface CalibrationMetrics {
+  readonly mean_predicted_accuracy: number;
+  readonly accuracy: number;
+  /** Mean squared difference between the predicted accuracy and the 0/1 correctness. */
+  readonly brier: number;
+  /** Expected calibration error over `bins` equal-count bins of the sorted predictions (tied predictions may straddle two bins): the count-weighted mean of |bin's mean prediction − bin's accuracy|. */
+  readonly ece: number;
+  readonly bins: number;
+}
+
+/** Calibration of per-point predicted accuracies against the 0/1 error. */
+export function calibrationMetrics(predicted: ArrayLike<number>, error01: ArrayLike<number>, bins = 10): CalibrationMetrics {
+  const n = predicted.length;
+  if (n === 0 || error01.length !== n) throw new RangeError('calibrationMetrics needs one error per prediction');
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (predicted[a] as number) - (predicted[b] as number));
+  let sumP = 0;
+  let sumC = 0;
+  let brier = 0;
+  for (let i = 0; i < n; i++) {
+    const p = predicted[i] as number;
+    const c = 1 - (error01[i] as number);
+    sumP += p;
+    sumC += c;
+    brier += (p - c) ** 2;
+  }
+  let ece = 0;
+  for (let b = 0; b < bins; b++) {
+    const lo = Math.floor((b * n) / bins);
+    const hi = Math.floor(((b + 1) * n) / bins);
+    if (hi <= lo) continue;
+    let p = 0;
+    let c = 0;
+    for (let k = lo; k < hi; k++) {
+      const i = order[k] as number;
+      p += predicted[i] as number;
+      c += 1 - (error01[i] as number);
+    }
+    ece += Math.abs(p - c);
+  }
+  return { mean_predicted_accuracy: sumP / n, accuracy: sumC / n, brier: brier / n, ece: ece / n, bins };
+}
