@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { ErrorCodes, QualmError } from '../errors.js';
-import { seededRandom } from '../util/random.js';
+import { seededRandom, shuffleInPlace } from '../util/random.js';
 
 /** A labelled set of texts, in a fixed order. */
 export interface TextSet {
@@ -46,14 +46,7 @@ export function balancedSubsample(labels: ArrayLike<number>, n: number, seed: nu
   }
   if (n >= labels.length) return Array.from({ length: labels.length }, (_, i) => i);
   const rnd = seededRandom(seed);
-  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, idx]) => {
-    // Fisher-Yates with the seeded generator.
-    for (let i = idx.length - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      [idx[i], idx[j]] = [idx[j] as number, idx[i] as number];
-    }
-    return idx;
-  });
+  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, idx]) => shuffleInPlace(idx, rnd));
   // Water-filling: the smallest groups first, each taking at most its fair share of what is left.
   const take = new Map<number[], number>();
   let left = n;

@@ -14,7 +14,8 @@ import {
   type Signals,
 } from '../scoring/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
-import { seededRandom } from '../util/random.js';
+import { seededRandom, shuffleInPlace } from '../util/random.js';
+import { gatherRows } from '../util/rows.js';
 import { DEFAULT_PROBE, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
 import { auroc } from './rank-metrics.js';
 
@@ -52,21 +53,6 @@ export interface CombinationFitOptions {
 
 export const DEFAULT_COMBINATION_FIT = { heldOutShare: 0.2, maxHeldOut: 20_000, minHeldOut: 200, l2: 1e-2, seed: 1 } as const;
 
-function shuffle(rows: number[], seed: number): number[] {
-  const rand = seededRandom(seed);
-  for (let i = rows.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [rows[i], rows[j]] = [rows[j] as number, rows[i] as number];
-  }
-  return rows;
-}
-
-function gather(vectors: Float32Array, dim: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => out.set(vectors.subarray(r * dim, (r + 1) * dim), i * dim));
-  return out;
-}
-
 /** The combination fitted on `loo`'s references, or null (with onSkip) when they cannot support one. */
 export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitOptions = {}, signal?: AbortSignal): Promise<ScoringFit | null> {
   const share = opts.heldOutShare ?? DEFAULT_COMBINATION_FIT.heldOutShare;
@@ -85,7 +71,7 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
   for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0) labelled.push(r);
   const nHeld = Math.min(maxHeldOut, Math.round(labelled.length * share));
   if (nHeld < minHeldOut) return skip(`only ${nHeld} labelled references would be held out, fewer than ${minHeldOut}`);
-  const order = shuffle(labelled, seed);
+  const order = shuffleInPlace(labelled, seededRandom(seed));
   const held = order.slice(0, nHeld);
   const train = order.slice(nHeld);
   const present = new Set(train.map((r) => labels[r] as number));
@@ -114,8 +100,8 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
     computeSignals(neighbors, loo.density, numLabels, gaussian === undefined ? undefined : { stats: gaussian, embedding: vector }).signals;
 
   // The downstream model and its error on the held-out references.
-  const probe = trainLinearProbe(gather(loo.vectors, dim, train), Int32Array.from(train, (r) => labels[r] as number), train.length, dim, numLabels, opts.probe ?? DEFAULT_PROBE, signal);
-  const pred = probe.predict(gather(loo.vectors, dim, held), held.length);
+  const probe = trainLinearProbe(gatherRows(loo.vectors, dim, train), Int32Array.from(train, (r) => labels[r] as number), train.length, dim, numLabels, opts.probe ?? DEFAULT_PROBE, signal);
+  const pred = probe.predict(gatherRows(loo.vectors, dim, held), held.length);
   const error = Float64Array.from(held, (r, i) => (pred[i] === labels[r] ? 0 : 1));
 
   // The held-out references' features, from their leave-one-out neighbours.

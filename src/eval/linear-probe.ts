@@ -1,4 +1,4 @@
-import { seededRandom } from '../util/random.js';
+import { seededRandom, shuffleInPlace } from '../util/random.js';
 
 /**
  * The downstream probe: multinomial logistic (softmax) regression on frozen embeddings,
@@ -73,12 +73,7 @@ export function trainLinearProbe(
   let step = 0;
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     if (signal?.aborted === true) throw new Error('probe training cancelled');
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      const t = order[i] as number;
-      order[i] = order[j] as number;
-      order[j] = t;
-    }
+    shuffleInPlace(order, rand);
     for (let start = 0; start < n; start += opts.batchSize) {
       const m = Math.min(opts.batchSize, n - start);
       gW.fill(0);

@@ -24,6 +24,7 @@ import type { IndexSnapshot } from './snapshot.js';
 import { subsampleRows, type SubsampleSpec } from './subsample.js';
 import { empiricalQuantiles } from './quantiles.js';
 import { relativeDensity } from '../util/relative-density.js';
+import { gatherRows } from '../util/rows.js';
 import type { DensityStats, GaussianParams, GaussianStats, Neighbors } from './types.js';
 
 export interface HnswParams {
@@ -214,10 +215,8 @@ async function gatherReferences(
   let source = input.source;
   if (input.subsample !== undefined) {
     const keep = subsampleRows(input.subsample, ids.length, labels);
-    const picked = new Float32Array(keep.length * dim);
-    keep.forEach((r, i) => picked.set(embeddings.subarray(r * dim, (r + 1) * dim), i * dim));
     const all = labels;
-    embeddings = picked;
+    embeddings = gatherRows(embeddings, dim, keep);
     ids = Array.from(keep, (r) => ids[r] as string);
     labels = all === null ? null : Array.from(keep, (r) => all[r] as number);
     source = { ...source, subsample: { ...input.subsample, of: input.ids.length, kept: keep.length } };

@@ -14,3 +14,14 @@ export function seededRandom(seed: number): () => number {
 export function gaussian(rnd: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
 }
+
+/** Shuffles `a` in place (Fisher–Yates, from the end) with a uniform generator such as seededRandom's; returns it. */
+export function shuffleInPlace<T extends { length: number; [i: number]: number }>(a: T, rnd: () => number): T {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const t = a[i] as number;
+    a[i] = a[j] as number;
+    a[j] = t;
+  }
+  return a;
+}
