@@ -61,6 +61,11 @@ export function normalizeRows(data: Float32Array, dim: number): Float32Array {
 
 const THREAD_URL = threadUrl(import.meta.url, 'onnx-thread');
 
+/** A text manifest's tokenizer file: absolute, or relative to the model file's directory. */
+function tokenizerFile(modelPath: string, tokenizer: string): string {
+  return isAbsolute(tokenizer) ? tokenizer : resolve(dirname(modelPath), tokenizer);
+}
+
 /**
  * The ONNX encoder: one inference thread holding the session (and, for text models, the
  * tokenizer); batched embed() calls for features models, embedTexts() for text models; rows
@@ -101,7 +106,7 @@ export class OnnxEncoder {
         ? {
             kind: 'text',
             modelPath: abs,
-            tokenizerPath: isAbsolute(manifest.tokenizer) ? manifest.tokenizer : resolve(dirname(abs), manifest.tokenizer),
+            tokenizerPath: tokenizerFile(abs, manifest.tokenizer),
             maxTokens: manifest.max_tokens,
             inputIds: manifest.input_names.input_ids,
             attentionMask: manifest.input_names.attention_mask,
@@ -144,6 +149,11 @@ export class OnnxEncoder {
   /** Feature values per row (features models); 0 for text models, which take strings. */
   get inputDim(): number {
     return this.manifest.input_kind === 'features' ? this.manifest.input_dim : 0;
+  }
+
+  /** The tokenizer.json a text model uses, as an absolute path; null for features models. */
+  get tokenizerPath(): string | null {
+    return this.manifest.input_kind === 'text' ? tokenizerFile(this.modelPath, this.manifest.tokenizer) : null;
   }
 
   /** Longest token sequence a text model sees (longer texts are truncated); 0 for features models. */

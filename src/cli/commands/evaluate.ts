@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { Config } from '../../config/index.js';
 import { balancedSubsample, loadFashionMnist, loadImdb, loadMnist, loadSpamAssassin, subsetTexts, type ImageSet, type TextSet } from '../../datasets/index.js';
 import { OnnxEncoder, normalizeRows } from '../../encoder/index.js';
@@ -157,12 +157,6 @@ async function prepareFashionMnist(ctx: PrepareContext): Promise<Prepared> {
   };
 }
 
-/** The tokenizer file a text manifest names, as an absolute path. */
-function tokenizerPath(modelPath: string, enc: OnnxEncoder): string {
-  if (enc.manifest.input_kind !== 'text') throw new TypeError('not a text model');
-  return isAbsolute(enc.manifest.tokenizer) ? enc.manifest.tokenizer : resolve(dirname(modelPath), enc.manifest.tokenizer);
-}
-
 /** IMDB train / test reviews and SpamAssassin bodies, seeded balanced subsamples, embedded by each text encoder (cached). */
 async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
   const { models, limits, config, progress, signal } = ctx;
@@ -181,10 +175,11 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
     }
     const enc = await OnnxEncoder.open(path, { intraOpThreads: config.intraOpThreads });
     try {
-      if (enc.manifest.input_kind !== 'text') throw new UsageError(`--setup imdb takes text encoders; ${path} takes ${enc.inputKind}`);
+      const tokenizer = enc.tokenizerPath;
+      if (enc.manifest.input_kind !== 'text' || tokenizer === null) throw new UsageError(`--setup imdb takes text encoders; ${path} takes ${enc.inputKind}`);
       if (e > 0 && enc.dim !== dim) throw new UsageError(`${path} embeds into ${enc.dim} dimensions, the first model into ${dim}`);
       dim = enc.dim;
-      const settings = [`max_tokens=${enc.manifest.max_tokens}`, `pooling=${enc.manifest.pooling}`, `tokenizer_sha256=${await sha256File(tokenizerPath(path, enc))}`];
+      const settings = [`max_tokens=${enc.manifest.max_tokens}`, `pooling=${enc.manifest.pooling}`, `tokenizer_sha256=${await sha256File(tokenizer)}`];
       // The mean-pooled vectors before L2 normalisation: the L2-norm baseline reads them, the rest their normalised copy.
       const pooled = async (set: TextSet, what: string): Promise<Float32Array> => {
         progress.next();
