@@ -15,7 +15,7 @@ import { loadFashionMnist, loadMnist } from '../src/datasets/index.js';
 import { OnnxEncoder } from '../src/encoder/index.js';
 import { fitCombination } from '../src/eval/index.js';
 import { buildBundle, loadCurrentBundle } from '../src/index/index.js';
-import { oodPercentileOf, referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
+import { bundleScoreOptions, oodPercentileOf, referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
 import { createPolicy } from '../src/stream/index.js';
 
 /** P(score of a random positive > score of a random negative), ties counting one half. */
@@ -62,7 +62,7 @@ try {
     fitScoring: (loo, signal) => fitCombination(loo, {}, signal),
   });
   const snap = await loadCurrentBundle(dir, { efSearch: config.efSearch });
-  const scoreOpts = { ...opts, combination: snap.combination, gaussian: snap.gaussian };
+  const scoreOpts = bundleScoreOptions(snap);
   const score = (z: Float32Array, n: number) =>
     Array.from({ length: n }, (_, i) => {
       const row = z.subarray(i * dim, (i + 1) * dim);

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../index/index.js';
-import { combineUncertainty, densityScore, mahalanobis, oodPercentileOf, referenceScorer, scoreNeighbors } from '../scoring/index.js';
+import { bundleScoreOptions, combineUncertainty, densityScore, mahalanobis, oodPercentileOf, referenceScorer, scoreNeighbors } from '../scoring/index.js';
 import { fitCombination, type CombinationFitOptions } from './combination-fit.js';
 import { avgDistance, kthDistance, ncUncertainty, randomScores, rowNorms, voteMarginUncertainty } from './baselines.js';
 import { DEFAULT_GMM, fitDiagonalGmm, type GmmOptions } from './gmm.js';
@@ -143,7 +143,7 @@ interface SetScores {
 /** The neighbour-based scores of the first encoder on one set, through the worker's own path. */
 function neighbourScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSearch: number, numLabels: number, progress: (done: number) => void): SetScores {
   const n = rows(z, dim);
-  const opts = { densityWeight: snap.densityWeight, numLabels, combination: snap.combination, gaussian: snap.gaussian };
+  const opts = bundleScoreOptions(snap);
   const out: SetScores = {
     qualm: new Float64Array(n),
     qualm_ood: new Float64Array(n),

@@ -1,6 +1,6 @@
 export { meanDistance, percentileRank } from './density.js';
 export { labelVote, voteWeights, VOTE_DISTANCE_EPSILON, type LabelVote } from './labels.js';
-export { combineUncertainty, computeSignals, densityScore, referenceScorer, reverseNeighborConsistency, scoreNeighbors, type Score, type ScoreOptions, type Signals } from './score.js';
+export { bundleScoreOptions, combineUncertainty, computeSignals, densityScore, referenceScorer, reverseNeighborConsistency, scoreNeighbors, type Score, type ScoreOptions, type ScoringBundle, type Signals } from './score.js';
 export {
   COMBINATION_FEATURES,
   COMBINATION_FEATURE_NAMES,

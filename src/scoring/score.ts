@@ -39,6 +39,19 @@ export interface Score {
   readonly predictedAccuracy: number | null;
 }
 
+/** What a loaded bundle (an IndexSnapshot) gives scoreNeighbors. */
+export interface ScoringBundle {
+  readonly densityWeight: number;
+  readonly labelNames: readonly string[];
+  readonly combination: Combination | undefined;
+  readonly gaussian: GaussianStats | undefined;
+}
+
+/** The options to score against `bundle` with everything it was calibrated with: its fixed weight, labels, fitted combination and Gaussian. */
+export function bundleScoreOptions(bundle: ScoringBundle): ScoreOptions {
+  return { densityWeight: bundle.densityWeight, numLabels: bundle.labelNames.length, combination: bundle.combination, gaussian: bundle.gaussian };
+}
+
 /**
  * The fixed combination, used when the bundle has no fitted one (an unlabelled bundle: the
  * label-free fallback; or one built before fitted combinations): the density score and

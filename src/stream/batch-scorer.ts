@@ -15,7 +15,7 @@ import {
 import type { ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { explain, scoreNeighbors, type FlagRules, type Score } from '../scoring/index.js';
+import { bundleScoreOptions, explain, scoreNeighbors, type FlagRules, type Score } from '../scoring/index.js';
 import { encodeInputs, inputSpecFor, type TextEmbedding } from './encode-inputs.js';
 
 /** What the scorer needs of an encoder (OnnxEncoder in production). */
@@ -120,8 +120,7 @@ export class BatchScorer {
     endSearch();
 
     const endScore = this.metrics.time('score');
-    // Everything the bundle was calibrated with: its fixed weight, fitted combination and Gaussian.
-    const scoreOpts = { densityWeight: snap.densityWeight, numLabels: snap.labelNames.length, combination: snap.combination, gaussian: snap.gaussian };
+    const scoreOpts = bundleScoreOptions(snap);
     const modelVersion = `${this.embedder.manifest.name}@${this.embedder.manifest.version}`;
     good.forEach((g, i) => {
       const nb = neighbors[i];
