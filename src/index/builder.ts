@@ -18,6 +18,7 @@ import {
   type BundleManifest,
   type Combination,
 } from './manifest.js';
+import { encodeGaussian } from './gaussian-file.js';
 import { loadBundle } from './loader.js';
 import { buildShards, type ShardPlan } from './shard-builder.js';
 import type { IndexSnapshot } from './snapshot.js';
@@ -25,7 +26,7 @@ import { subsampleRows, type SubsampleSpec } from './subsample.js';
 import { empiricalQuantiles } from './quantiles.js';
 import { relativeDensity } from '../util/relative-density.js';
 import { gatherRows } from '../util/rows.js';
-import type { DensityStats, GaussianParams, GaussianStats, Neighbors } from './types.js';
+import type { DensityStats, GaussianStats, Neighbors } from './types.js';
 
 export interface HnswParams {
   /** Graph degree. */
@@ -76,15 +77,6 @@ export interface ScoringFit {
   readonly referenceScore: (neighbors: Neighbors, density: DensityStats, vector: Float32Array) => number;
   /** The class-conditional Gaussian the combination uses, written to GAUSSIAN_FILE. */
   readonly gaussian?: GaussianStats;
-}
-
-/** The Gaussian's parameters as the GAUSSIAN_FILE bytes (float64 LE). */
-export function gaussianBytes(g: GaussianParams): Buffer {
-  const parts = [g.classFactor, g.classMeans, g.globalFactor, g.globalMean];
-  const buf = Buffer.alloc(parts.reduce((a, p) => a + p.length, 0) * 8);
-  let off = 0;
-  for (const p of parts) for (const v of p) off = buf.writeDoubleLE(v, off);
-  return buf;
 }
 
 export interface BuildInput {
@@ -417,7 +409,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       files.push(LABELS_FILE);
     }
     if (gaussian !== undefined) {
-      await writeDurable(join(tmpDir, GAUSSIAN_FILE), gaussianBytes(gaussian.params));
+      await writeDurable(join(tmpDir, GAUSSIAN_FILE), encodeGaussian(gaussian.params));
       files.push(GAUSSIAN_FILE);
     }
     const checksums: BundleManifest['files'] = {};

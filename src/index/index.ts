@@ -14,7 +14,6 @@ export {
   type LeaveOneOutView,
   type PreviousBundle,
   type ScoringFit,
-  gaussianBytes,
 } from './builder.js';
 export { ReservoirSampler, reservoirSample, stratifiedSample, subsampleRows, DEFAULT_MIN_PER_LABEL, type SubsampleSpec } from './subsample.js';
 export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './loader.js';

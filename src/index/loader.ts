@@ -18,6 +18,7 @@ import {
   shardFile,
   type BundleManifest,
 } from './manifest.js';
+import { decodeGaussian } from './gaussian-file.js';
 import { IndexSnapshot } from './snapshot.js';
 import type { GaussianStats } from './types.js';
 
@@ -82,27 +83,10 @@ async function readGaussian(dir: string, version: string, manifest: BundleManife
   const dim = manifest.model.dim;
   const classes = meta.classes;
   if (manifest.labels === null || manifest.labels.names.length !== classes) throw bundleInvalid(version, `the gaussian has ${classes} classes, the bundle ${manifest.labels?.names.length ?? 0} labels`);
-  const sizes = [dim * dim, classes * dim, dim * dim, dim];
-  const raw = await readFile(join(dir, GAUSSIAN_FILE));
-  const want = sizes.reduce((a, b) => a + b, 0) * 8;
-  if (raw.length !== want) throw bundleInvalid(version, `${GAUSSIAN_FILE} holds ${raw.length} bytes, expected ${want}`);
-  const parts: Float64Array[] = [];
-  let off = 0;
-  for (const size of sizes) {
-    const part = new Float64Array(size);
-    for (let i = 0; i < size; i++, off += 8) {
-      const v = raw.readDoubleLE(off);
-      if (!Number.isFinite(v)) throw bundleInvalid(version, `${GAUSSIAN_FILE} holds a non-finite value at byte ${off}`);
-      part[i] = v;
-    }
-    parts.push(part);
-  }
-  const [classFactor, classMeans, globalFactor, globalMean] = parts as [Float64Array, Float64Array, Float64Array, Float64Array];
-  for (let i = 0; i < dim; i++) {
-    if (!((classFactor[i * dim + i] as number) > 0 && (globalFactor[i * dim + i] as number) > 0)) throw bundleInvalid(version, `${GAUSSIAN_FILE}: a Cholesky factor has a non-positive diagonal at ${i}`);
-  }
+  const params = decodeGaussian(await readFile(join(dir, GAUSSIAN_FILE)), dim, classes);
+  if (typeof params === 'string') throw bundleInvalid(version, `${GAUSSIAN_FILE} ${params}`);
   return {
-    params: { dim, classes, classFactor, classMeans, globalFactor, globalMean },
+    params,
     classDistanceQuantiles: meta.class_distance_quantiles,
     relativeQuantiles: meta.relative_quantiles,
   };
