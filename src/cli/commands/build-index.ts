@@ -28,6 +28,7 @@ import { createKafka, readTopicToEnd } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
 import { foldReviews, readReviewRecords, type FoldResult } from '../reviewed-references.js';
+import { stopOnSignals } from '../stop-signals.js';
 
 export const HELP = `qualm build-index: write a new reference bundle (full, incremental, or from reviewed labels)
 
@@ -234,10 +235,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     return 0;
   }
   if (values.limit !== undefined && values.range !== undefined) throw new UsageError('give --limit or --range, not both');
-  const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignals();
   try {
     const t0 = Date.now();
     const k = intFlag('k', values.k, config.k, 1);
@@ -246,7 +244,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
         throw new UsageError('--labels takes its references from the labels topic: no --limit, --range or --subsample');
       }
       const from = (await resolveFrom(config, values.from ?? 'current')) as string;
-      const { fold, manifest, reviews, labels } = await foldReviewedLabels(config, from, ac.signal);
+      const { fold, manifest, reviews, labels } = await foldReviewedLabels(config, from, stop.signal);
       const folded = { from, review_records: reviews, label_records: labels, added: fold.references.length, skipped: fold.skipped };
       if (fold.references.length === 0) {
         console.log(JSON.stringify({ version: null, ...folded, seconds: (Date.now() - t0) / 1000 }));
@@ -272,7 +270,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
           efSearch: config.efSearch,
           from: { dir: config.bundleDir, version: from },
         },
-        { onProgress: onBuildProgress(new Progress()), signal: ac.signal },
+        { onProgress: onBuildProgress(new Progress()), signal: stop.signal },
       );
       const pruned = await pruneBundles(config.bundleDir, config.bundleRetain);
       console.log(summary(res, pruned, t0, folded));
@@ -287,13 +285,12 @@ export async function run(argv: string[], config: Config): Promise<number> {
       ...(from === undefined ? {} : { from }),
       k,
       batch: intFlag('batch', values.batch, 512, 1),
-      signal: ac.signal,
+      signal: stop.signal,
     });
     const pruned = await pruneBundles(config.bundleDir, config.bundleRetain);
     console.log(summary(res, pruned, t0, from === undefined ? {} : { from }));
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.release();
   }
 }

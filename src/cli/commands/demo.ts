@@ -17,6 +17,7 @@ import { intFlag, parseFlags, ratioFlag } from '../args.js';
 import { buildFashionMnistBundle } from './build-index.js';
 import { produceMix } from './produce.js';
 import { MALFORMED_KINDS, type SampleKind } from '../sample-mix.js';
+import { stopOnSignals } from '../stop-signals.js';
 
 export const HELP = `qualm demo: the whole path on a local Apache Kafka broker
 
@@ -149,10 +150,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
   let worker: ChildProcess | undefined;
   let killOnExit: (() => void) | undefined;
   let monitor: Consumer | undefined;
-  const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignals();
   try {
     say(`kafka broker ${broker.version} on ${broker.brokers.join(',')}`);
     const scoresTopic = 'qualm.scores';
@@ -177,7 +175,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     }
     if (!bundleOk) {
       say('building one from the Fashion-MNIST training set (about a minute)...');
-      const res = await buildFashionMnistBundle(config, { k: config.k, batch: 512, signal: ac.signal });
+      const res = await buildFashionMnistBundle(config, { k: config.k, batch: 512, signal: stop.signal });
       say(`built bundle ${res.version}: ${res.manifest.count} references`);
     }
 
@@ -229,7 +227,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
         seed,
         oversizeBytes: config.maxMessageBytes + 1024,
         idPrefix: `demo-${Date.now().toString(36)}`,
-        signal: ac.signal,
+        signal: stop.signal,
         onSent: (c: Readonly<Record<SampleKind, number>>, total) => {
           sent = total;
           malformedSent = MALFORMED_KINDS.reduce((a, k) => a + c[k], 0);
@@ -238,7 +236,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       malformedSent = MALFORMED_KINDS.reduce((a, k) => a + counts[k], 0);
       // Wait until every sent message has come out the other side (or Ctrl-C / 120 s).
       const deadline = Date.now() + 120_000;
-      while (tally.scored + tally.dlq < sent && Date.now() < deadline && !ac.signal.aborted) {
+      while (tally.scored + tally.dlq < sent && Date.now() < deadline && !stop.signal.aborted) {
         await new Promise((r) => setTimeout(r, 100));
       }
     } finally {
@@ -263,7 +261,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       say(`  ${src.padEnd(20)} ${String(s.flagged).padStart(6)} / ${String(s.scored).padStart(6)} flagged (${((s.flagged / Math.max(1, s.scored)) * 100).toFixed(1)}%)`);
     }
     for (const [codeName, n] of [...tally.dlqByCode.entries()].sort()) say(`  dlq ${codeName.padEnd(24)} ${n}`);
-    if (ac.signal.aborted) say(`stopped by signal: ${sent - processed} sent messages were not processed`);
+    if (stop.signal.aborted) say(`stopped by signal: ${sent - processed} sent messages were not processed`);
     const summary = {
       consumed: processed,
       flagged: tally.flagged,
@@ -274,10 +272,9 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
       throughput_per_s: round(processed / elapsed, 1),
     };
     console.log(JSON.stringify(summary));
-    return code === 0 && (processed === sent || ac.signal.aborted) ? 0 : 1;
+    return code === 0 && (processed === sent || stop.signal.aborted) ? 0 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.release();
     await monitor?.disconnect().catch(() => undefined);
     if (worker !== undefined && worker.exitCode === null && worker.signalCode === null) {
       worker.kill('SIGKILL');

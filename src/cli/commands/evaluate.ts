@@ -11,6 +11,7 @@ import { packageRoot } from '../../util/package-root.js';
 import { sha256File } from '../../util/sha256.js';
 import { UsageError, intFlag, parseFlags } from '../args.js';
 import { Progress } from '../progress.js';
+import { stopOnSignals } from '../stop-signals.js';
 
 export const DEFAULT_MODELS = ['models/fmnist-simclr.onnx', 'models/fmnist-simclr-seed2.onnx', 'models/fmnist-simclr-seed3.onnx'];
 /** all-MiniLM-L6-v2 as scripts/fetch-minilm.sh leaves it (relative to the package root). */
@@ -244,13 +245,10 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const limits: Limits = { ref: limit('limit-ref', values['limit-ref']), test: limit('limit-test', values['limit-test']), ood: limit('limit-ood', values['limit-ood']) };
 
   const t0 = Date.now();
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignals();
   try {
     const progress = new Progress();
-    const ctx: PrepareContext = { models, limits, config, progress, signal: controller.signal };
+    const ctx: PrepareContext = { models, limits, config, progress, signal: stop.signal };
     const prepared = setup === 'imdb' ? await prepareImdb(ctx) : await prepareFashionMnist(ctx);
     const { dim, encoders } = prepared;
     const detail = await evaluateEmbeddings(
@@ -267,7 +265,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
         efSearch: config.efSearch,
       },
       {
-        signal: controller.signal,
+        signal: stop.signal,
         onProgress: (phase, done, total) => {
           progress.update(phase, done, total);
           if (done >= total) progress.next();
@@ -295,7 +293,6 @@ export async function run(argv: string[], config: Config): Promise<number> {
     if (values.json === true) console.log(JSON.stringify(result));
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.release();
   }
 }

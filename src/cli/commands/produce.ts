@@ -5,6 +5,7 @@ import { createLogger } from '../../logging/index.js';
 import { PRODUCE_CHUNK_BYTES, chunkByBytes, createKafka } from '../../stream/index.js';
 import { intFlag, parseFlags, ratioFlag } from '../args.js';
 import { sampleMix, type SampleKind } from '../sample-mix.js';
+import { stopOnSignals } from '../stop-signals.js';
 
 export const HELP = `qualm produce: stream samples to the input topic at a chosen rate
 
@@ -94,10 +95,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     return 0;
   }
   const logger = createLogger(config.logLevel);
-  const ac = new AbortController();
-  const onSignal = (): void => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignals();
   try {
     const counts = await produceMix(createKafka(config, logger, '-producer'), {
       topic: values.topic ?? config.inputTopic,
@@ -108,12 +106,11 @@ export async function run(argv: string[], config: Config): Promise<number> {
       seed: intFlag('seed', values.seed, 1),
       oversizeBytes: config.maxMessageBytes + 1024,
       idPrefix: `p${Date.now().toString(36)}`,
-      signal: ac.signal,
+      signal: stop.signal,
     });
     console.log(JSON.stringify(counts));
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.release();
   }
 }
