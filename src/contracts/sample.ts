@@ -27,11 +27,19 @@ export type InputSpec =
       readonly maxBytes: number;
       /** Longer texts (UTF-8 bytes) are rejected (default MAX_TEXT_BYTES). */
       readonly maxTextBytes?: number;
+    }
+  | {
+      /** An image model: encoded images (PNG, JPEG, WebP) as `input.image_b64` or raw message bytes (and `embedding` inputs). */
+      readonly inputKind: 'image';
+      readonly embeddingDim: number;
+      readonly maxBytes: number;
     };
 
 export type SampleInput =
   | { readonly kind: 'features'; readonly values: Float32Array }
   | { readonly kind: 'text'; readonly text: string }
+  /** Encoded image bytes (PNG, JPEG or WebP), decoded and preprocessed per the model manifest by the encoder stage. */
+  | { readonly kind: 'image'; readonly bytes: Buffer }
   | { readonly kind: 'embedding'; readonly values: Float32Array };
 
 export interface Sample {

@@ -68,3 +68,169 @@ export async function readModelManifest(path: string): Promise<ModelManifest> {
   }
   return parsed.data;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Format 2: one manifest shape for any encoder (features, image or text input), with the
+// input tensor, the preprocessing, the output and the metric spelled out. A manifest without
+// `format_version` is format 1 (the two schemas above) and reads as before: see resolveManifest.
+// ---------------------------------------------------------------------------------------------
+
+export const MODEL_MANIFEST_FORMAT = 2;
+
+/** Element type of a features or image input tensor. */
+export const TENSOR_DTYPES = ['float32', 'uint8'] as const;
+/** How an image tensor is laid out after the batch dimension. */
+export const IMAGE_LAYOUTS = ['NCHW', 'NHWC'] as const;
+export const POOLINGS = ['none', 'mean', 'cls'] as const;
+export const METRICS = ['cosine', 'l2', 'ip'] as const;
+
+/** A batch dimension (-1, or a fixed positive size) followed by positive dimensions. */
+const shapeSchema = z
+  .array(z.number().int())
+  .min(2)
+  .refine((s) => s[0] === -1 || (s[0] ?? 0) > 0, { message: 'the first dimension is the batch: -1 (any) or a positive size' })
+  .refine((s) => s.slice(1).every((d) => d > 0), { message: 'dimensions after the batch must be positive integers' });
+
+/** One number for every channel, or one per channel. */
+const perChannel = z.union([z.number(), z.array(z.number()).min(1)]);
+
+const outputSchema = z.object({
+  /** The ONNX output that holds the embedding ([batch, dim], or [batch, tokens, dim] when pooled). */
+  name: z.string().min(1),
+  /** none: the output is [batch, dim]; mean / cls: a token output [batch, tokens, dim] pooled to [batch, dim]. */
+  pooling: z.enum(POOLINGS).default('none'),
+  /** The model already returns unit-length rows (informative: `qualm model check` measures it). */
+  normalized: z.boolean().default(false),
+});
+
+const commonV2 = {
+  format_version: z.literal(MODEL_MANIFEST_FORMAT),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  output: outputSchema,
+  /** Embedding dimension after pooling. */
+  dim: z.number().int().positive(),
+  /**
+   * Distance the reference bundle uses: cosine (rows are L2-normalised first), l2 (squared
+   * Euclidean, as hnswlib reports it) or ip (1 - inner product). Default cosine.
+   */
+  metric: z.enum(METRICS).default('cosine'),
+};
+
+export const featuresPreprocessSchema = z.object({
+  /** Multiplies every value first (e.g. 1/255 for raw pixels). Default 1. */
+  scale: z.number().finite().default(1),
+  /** Subtracted after scaling: one value, or one per feature. Default 0. */
+  mean: perChannel.default(0),
+  /** Divides after the mean: one value, or one per feature (non-zero). Default 1. */
+  std: perChannel.default(1),
+});
+
+/** A model that takes a fixed-length numeric vector per sample. */
+export const featuresManifestV2Schema = z.object({
+  ...commonV2,
+  input_kind: z.literal('features'),
+  input: z.object({
+    name: z.string().min(1),
+    dtype: z.enum(TENSOR_DTYPES).default('float32'),
+    /** e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped. */
+    shape: shapeSchema,
+  }),
+  preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }),
+});
+
+export const imagePreprocessSchema = z.object({
+  /** Decoded images are converted to this colour mode (grayscale: one channel; rgb: three). */
+  color: z.enum(['rgb', 'grayscale']),
+  /**
+   * Resize before the crop: `shortest_edge` scales the shorter side to that many pixels keeping
+   * the aspect ratio (torchvision Resize(int)); width + height resize to exactly that size.
+   * Absent: the decoded image must already have the input's size after the crop.
+   */
+  resize: z
+    .union([
+      z.object({ shortest_edge: z.number().int().positive() }).strict(),
+      z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
+    ])
+    .optional(),
+  /** Centre crop to the input's height and width after the resize. */
+  center_crop: z.boolean().default(false),
+  /** Pixel values 0..255 are multiplied by this (default 1/255). */
+  scale: z.number().finite().default(1 / 255),
+  /** Subtracted per channel after scaling (default 0). */
+  mean: perChannel.default(0),
+  /** Divides per channel after the mean (default 1). */
+  std: perChannel.default(1),
+  /** Images with more pixels than this (width × height, before any resize) are refused. Default 40 megapixels. */
+  max_pixels: z.number().int().positive().default(40_000_000),
+});
+
+/** A model that takes images: encoded PNG / JPEG / WebP, decoded and preprocessed per `preprocess`. */
+export const imageManifestSchema = z.object({
+  ...commonV2,
+  input_kind: z.literal('image'),
+  input: z.object({
+    name: z.string().min(1),
+    dtype: z.enum(TENSOR_DTYPES).default('float32'),
+    /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC. */
+    shape: shapeSchema.refine((s) => s.length === 4, { message: 'an image input has 4 dimensions: batch and three more' }),
+    layout: z.enum(IMAGE_LAYOUTS).default('NCHW'),
+  }),
+  preprocess: imagePreprocessSchema,
+});
+
+/** A transformer text encoder with a Hugging Face tokenizer. */
+export const textManifestV2Schema = z.object({
+  ...commonV2,
+  input_kind: z.literal('text'),
+  /** The Hugging Face tokenizer.json, relative to the model file's directory (or absolute). */
+  tokenizer: z.string().min(1),
+  max_tokens: z.number().int().min(2).max(8192),
+  /** The model's int64 [batch, tokens] inputs; token_type_ids only when the model takes them. */
+  input_names: z.object({
+    input_ids: z.string().min(1),
+    attention_mask: z.string().min(1),
+    token_type_ids: z.string().min(1).optional(),
+  }),
+  /** Put before every text (e5-style models want e.g. "query: " or "passage: "). Default none. */
+  prefix: z.string().default(''),
+});
+
+export const modelManifestV2Schema = z.discriminatedUnion('input_kind', [featuresManifestV2Schema, imageManifestSchema, textManifestV2Schema]);
+/** A manifest as the encoder uses it: format 2, defaults filled in (format 1 files are converted). */
+export type ModelSpec = z.infer<typeof modelManifestV2Schema>;
+export type FeaturesSpec = z.infer<typeof featuresManifestV2Schema>;
+export type ImageSpec = z.infer<typeof imageManifestSchema>;
+export type TextSpec = z.infer<typeof textManifestV2Schema>;
+export type ImagePreprocess = z.infer<typeof imagePreprocessSchema>;
+export type ModelInputKind = ModelSpec['input_kind'];
+
+/** A format 1 manifest in format 2's terms: what the encoder has always done with it. */
+export function upgradeManifest(m: ModelManifest): ModelSpec {
+  if (m.input_kind === 'features') {
+    return {
+      format_version: MODEL_MANIFEST_FORMAT,
+      name: m.name,
+      version: m.version,
+      input_kind: 'features',
+      input: { name: m.input_name, dtype: 'float32', shape: [-1, m.input_dim] },
+      preprocess: { scale: 1, mean: 0, std: 1 },
+      output: { name: m.output_name, pooling: 'none', normalized: m.normalized },
+      dim: m.dim,
+      metric: 'cosine',
+    };
+  }
+  return {
+    format_version: MODEL_MANIFEST_FORMAT,
+    name: m.name,
+    version: m.version,
+    input_kind: 'text',
+    tokenizer: m.tokenizer,
+    max_tokens: m.max_tokens,
+    input_names: m.input_names,
+    prefix: '',
+    output: { name: m.output_name, pooling: m.pooling, normalized: false },
+    dim: m.dim,
+    metric: 'cosine',
+  };
+}

@@ -52,6 +52,7 @@ export async function encodeInputs(encoder: InputEncoder, inputs: readonly Sampl
   return inputs.map((input) => {
     if (input.kind === 'features') return fromFeatures.subarray(f * dim, (f++ + 1) * dim);
     if (input.kind === 'text') return fromTexts.subarray(t * dim, (t++ + 1) * dim);
+    if (input.kind === 'image') throw new TypeError('image inputs reached an encoder without an image preprocessor');
     return input.values;
   });
 }
