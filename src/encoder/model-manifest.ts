@@ -79,8 +79,12 @@ export const MODEL_MANIFEST_FORMAT = 2;
 
 /** Element type of a features or image input tensor. */
 export const TENSOR_DTYPES = ['float32', 'uint8'] as const;
-/** How an image tensor is laid out after the batch dimension. */
-export const IMAGE_LAYOUTS = ['NCHW', 'NHWC'] as const;
+/**
+ * How an image tensor is laid out after the batch dimension: NCHW or NHWC (4-d inputs), or flat,
+ * a 2-d [batch, C*H*W] input holding the channel-major (CHW) values, for models that flatten
+ * their pixels (the demo encoder takes [n, 784]); flat needs `preprocess.size`.
+ */
+export const IMAGE_LAYOUTS = ['NCHW', 'NHWC', 'flat'] as const;
 export const POOLINGS = ['none', 'mean', 'cls'] as const;
 export const METRICS = ['cosine', 'l2', 'ip'] as const;
 
@@ -153,6 +157,8 @@ export const imagePreprocessSchema = z.object({
       z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
     ])
     .optional(),
+  /** The height and width the image ends at: required for the flat layout, else taken from the input shape. */
+  size: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict().optional(),
   /** Centre crop to the input's height and width after the resize. */
   center_crop: z.boolean().default(false),
   /** Pixel values 0..255 are multiplied by this (default 1/255). */
@@ -166,18 +172,38 @@ export const imagePreprocessSchema = z.object({
 });
 
 /** A model that takes images: encoded PNG / JPEG / WebP, decoded and preprocessed per `preprocess`. */
-export const imageManifestSchema = z.object({
-  ...commonV2,
-  input_kind: z.literal('image'),
-  input: z.object({
-    name: z.string().min(1),
-    dtype: z.enum(TENSOR_DTYPES).default('float32'),
-    /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC. */
-    shape: shapeSchema.refine((s) => s.length === 4, { message: 'an image input has 4 dimensions: batch and three more' }),
-    layout: z.enum(IMAGE_LAYOUTS).default('NCHW'),
-  }),
-  preprocess: imagePreprocessSchema,
-});
+export const imageManifestSchema = z
+  .object({
+    ...commonV2,
+    input_kind: z.literal('image'),
+    input: z.object({
+      name: z.string().min(1),
+      dtype: z.enum(TENSOR_DTYPES).default('float32'),
+      /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC, [batch, C*H*W] for flat. */
+      shape: shapeSchema,
+      layout: z.enum(IMAGE_LAYOUTS).default('NCHW'),
+    }),
+    preprocess: imagePreprocessSchema,
+  })
+  .superRefine((m, ctx) => {
+    const dims = m.input.shape.length - 1;
+    const channels = m.preprocess.color === 'rgb' ? 3 : 1;
+    if (m.input.layout === 'flat') {
+      if (dims !== 1) ctx.addIssue({ code: 'custom', path: ['input', 'shape'], message: 'the flat layout takes a 2-d input [batch, C*H*W]' });
+      const size = m.preprocess.size;
+      if (size === undefined) ctx.addIssue({ code: 'custom', path: ['preprocess', 'size'], message: 'the flat layout needs the image size {width, height}' });
+      else if (dims === 1 && m.input.shape[1] !== channels * size.width * size.height) {
+        ctx.addIssue({ code: 'custom', path: ['input', 'shape'], message: `a flat input of ${m.preprocess.color} ${size.width}x${size.height} images has ${channels * size.width * size.height} values, not ${m.input.shape[1]}` });
+      }
+      return;
+    }
+    if (dims !== 3) {
+      ctx.addIssue({ code: 'custom', path: ['input', 'shape'], message: `an ${m.input.layout} image input has 4 dimensions: batch and three more` });
+      return;
+    }
+    const c = m.input.layout === 'NCHW' ? m.input.shape[1] : m.input.shape[3];
+    if (c !== channels) ctx.addIssue({ code: 'custom', path: ['input', 'shape'], message: `${m.preprocess.color} images have ${channels} channel(s), the ${m.input.layout} shape has ${c}` });
+  });
 
 /** A transformer text encoder with a Hugging Face tokenizer. */
 export const textManifestV2Schema = z.object({
