@@ -37,6 +37,8 @@ export const ErrorCodes = {
   INFERENCE_FAILED: 'QUALM_INFERENCE_FAILED',
   /** A dataset file is missing or malformed. */
   DATASET_INVALID: 'QUALM_DATASET_INVALID',
+  /** A downstream model's predictions file (qualm evaluate --predictions) is malformed or does not match the test set. */
+  PREDICTIONS_INVALID: 'QUALM_PREDICTIONS_INVALID',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'QUALM_ABORTED',
 } as const;
