@@ -1,7 +1,48 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { CONFIG_FILE_ENV, OPTIONS, type OptionName } from './options.js';
+import { CONFIG_FILE_ENV, OPTIONS, SETTING_ENV_NAMES, type OptionName } from './options.js';
+
+/**
+ * QUALM_* variables that are not settings but are read elsewhere: the Fashion-MNIST directory
+ * (src/datasets) and the local broker of scripts/kafka.sh and src/local-kafka.
+ */
+export const OTHER_ENV_NAMES: readonly string[] = ['QUALM_FASHION_MNIST_DIR', 'QUALM_KAFKA_VERSION', 'QUALM_KAFKA_PORT', 'QUALM_KAFKA_CONTROLLER_PORT'];
+
+/** Levenshtein distance, for the nearest setting name of a misspelt one. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+/** The known name closest to `name`, when it is close enough to be a typo of it. */
+function nearestName(name: string): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const known of [...SETTING_ENV_NAMES, ...OTHER_ENV_NAMES]) {
+    const d = editDistance(name, known);
+    if (d < bestD) [best, bestD] = [known, d];
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 6)) ? best : undefined;
+}
+
+/**
+ * Every QUALM_* variable of the environment must be one qualm reads: a misspelt setting would
+ * otherwise be ignored silently and its default used (the config file refuses unknown keys too).
+ */
+function unknownEnvNames(env: Source, problems: ConfigProblem[]): void {
+  const other = new Set(OTHER_ENV_NAMES);
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith('QUALM_') || SETTING_ENV_NAMES.has(key) || other.has(key) || env[key] === undefined) continue;
+    const near = nearestName(key);
+    problems.push({ key, message: `not a qualm setting${near === undefined ? '' : ` (did you mean ${near}?)`}` });
+  }
+}
 
 /** The validated configuration: one field per option of OPTIONS. */
 export type Config = { -readonly [K in OptionName]: z.output<(typeof OPTIONS)[K]['schema']> };
@@ -83,6 +124,7 @@ function crossChecks(c: Config, problems: ConfigProblem[]): void {
  */
 export function loadConfig(env: Source = process.env, overrides: Source = {}): Config {
   const problems: ConfigProblem[] = [];
+  unknownEnvNames(env, problems);
   const filePath = overrides[CONFIG_FILE_ENV] ?? env[CONFIG_FILE_ENV];
   const fromFile = filePath !== undefined && filePath !== '' ? readConfigFile(filePath, problems) : {};
   const out: Record<string, unknown> = {};

@@ -81,3 +81,11 @@ test('QUALM_BUNDLE_URL: unset by default, an http(s) URL when set, anything else
   assert.throws(() => loadConfig({ QUALM_BUNDLE_URL: 'ftp://x/' }), /QUALM_BUNDLE_URL: expected an http:\/\/ or https:\/\/ URL/);
   assert.deepEqual(problems({ QUALM_BUNDLE_DOWNLOAD_TIMEOUT_MS: '5' }), ['QUALM_BUNDLE_DOWNLOAD_TIMEOUT_MS']);
 });
+
+test('regression: a misspelt QUALM_* environment variable is refused by name (it used to be ignored and its default used)', () => {
+  assert.deepEqual(problems({ QUALM_FLAG_TRESHOLD: '0.5' }), ['QUALM_FLAG_TRESHOLD']);
+  assert.throws(() => loadConfig({ QUALM_FLAG_TRESHOLD: '0.5' }), /QUALM_FLAG_TRESHOLD: not a qualm setting \(did you mean QUALM_FLAG_THRESHOLD\?\)/);
+  assert.throws(() => loadConfig({ QUALM_SOMETHING_ELSE_ENTIRELY: '1' }), (err: Error) => /QUALM_SOMETHING_ELSE_ENTIRELY: not a qualm setting$/m.test(err.message));
+  // Variables qualm reads outside the settings, and other prefixes, are left alone.
+  assert.equal(loadConfig({ QUALM_FASHION_MNIST_DIR: '/data', QUALM_KAFKA_PORT: '9092', KAFKA_FOO: 'x', PATH: '/bin' }).k, loadConfig({}).k);
+});
