@@ -7,6 +7,18 @@ export interface SourceRef {
   offset: string;
 }
 
+/**
+ * Where an offline record came from (`qualm score`): the input file as named on the command
+ * line (`-` for stdin) and the 1-based line number.
+ */
+export interface FileRef {
+  file: string;
+  line: number;
+}
+
+/** The source of a score or review record: Kafka coordinates, a file line, or null when unknown. */
+export type RecordSource = SourceRef | FileRef | null;
+
 export interface NeighborRecord {
   ref_id: string;
   /** Cosine distance (1 - cosine similarity), in [0, 2]. */
@@ -61,8 +73,8 @@ export interface ReviewEmbedding {
   b64: string;
 }
 
-/** Published to the review topic for every flagged sample. */
-export interface ReviewRecord {
+/** Published to the review topic for every flagged sample (`S`: its source; Kafka coordinates on the topic). */
+export interface ReviewRecord<S extends RecordSource = SourceRef> {
   id: string;
   meta: Readonly<Record<string, unknown>> | null;
   uncertainty: number;
@@ -80,12 +92,12 @@ export interface ReviewRecord {
   index_version: string;
   model_version: string;
   scored_at: string;
-  source: SourceRef;
+  source: S;
   embedding: ReviewEmbedding;
 }
 
-/** Published to the scores topic (when configured) for every scored sample. */
-export interface ScoreRecord {
+/** Published to the scores topic (when configured) for every scored sample (`S`: its source; Kafka coordinates on the topic). */
+export interface ScoreRecord<S extends RecordSource = SourceRef> {
   id: string;
   meta: Readonly<Record<string, unknown>> | null;
   uncertainty: number;
@@ -98,7 +110,7 @@ export interface ScoreRecord {
   index_version: string;
   model_version: string;
   scored_at: string;
-  source: SourceRef;
+  source: S;
 }
 
 /** Kafka headers on a DLQ record; the value and key are the original bytes. */

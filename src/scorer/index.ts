@@ -1,0 +1,3 @@
+export type { Embedder } from './embedder.js';
+export { reviewRecord, scoreRecord, type RecordParts } from './records.js';
+export { Scorer, type RejectedSample, type ScoreItem, type Scored, type ScoredSample, type ScorerOptions, type StageTimers } from './scorer.js';

@@ -1,0 +1,131 @@
+import type { RecordSource, ReviewRecord, Sample, ScoreRecord } from '../contracts/index.js';
+import type { ErrorCode } from '../errors.js';
+import type { IndexSnapshot } from '../index/index.js';
+import type { Stage } from '../metrics/index.js';
+import { bundleScoreOptions, scoreNeighbors, type FlagDecision, type FlagRules, type Score } from '../scoring/index.js';
+import { encodeInputs } from '../stream/encode-inputs.js';
+import type { Embedder } from './embedder.js';
+import { reviewRecord, scoreRecord } from './records.js';
+
+/** One sample to score and where it came from (Kafka coordinates, a file line, or null). */
+export interface ScoreItem<S extends RecordSource = RecordSource> {
+  readonly sample: Sample;
+  readonly source: S;
+}
+
+/** A sample scored: its score, the flag decision and the records made of them. */
+export interface ScoredSample<S extends RecordSource = RecordSource> {
+  readonly ok: true;
+  readonly sample: Sample;
+  readonly source: S;
+  readonly score: Score;
+  readonly decision: FlagDecision | null;
+  readonly record: ScoreRecord<S>;
+  /** The review record when the sample is flagged, else null. */
+  readonly review: ReviewRecord<S> | null;
+}
+
+/** A sample the encoder stage rejected (an undecodable image, say): a verdict about the input, not a failure. */
+export interface RejectedSample<S extends RecordSource = RecordSource> {
+  readonly ok: false;
+  readonly sample: Sample;
+  readonly source: S;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export type Scored<S extends RecordSource = RecordSource> = ScoredSample<S> | RejectedSample<S>;
+
+/** Stage timers (QualmMetrics has them); each call starts one and returns its stop. */
+export interface StageTimers {
+  time(stage: Stage): () => unknown;
+}
+
+export interface ScorerOptions {
+  readonly embedder: Embedder;
+  /** The snapshot to search; read once per score() call, so a refresher may swap it between calls. */
+  readonly snapshot: () => IndexSnapshot;
+  /** The flag rules; stateful (a target rate's window), so one Scorer sees the whole stream in order. */
+  readonly policy: FlagRules;
+  /** Rows per ONNX run (QUALM_INFERENCE_BATCH). */
+  readonly batch: number;
+  /** Times the embed, search and score stages when given. */
+  readonly metrics?: StageTimers | undefined;
+  /** The clock of `scored_at`; read once per score() call. */
+  readonly now?: (() => Date) | undefined;
+}
+
+/** What the encoder stage gives per input: an embedding, or why the input was refused. */
+type Encoded = Float32Array | { readonly code: ErrorCode; readonly message: string };
+
+const noTimer = (): void => undefined;
+
+/**
+ * Bundle and encoder in, scored samples out: one batched embedding pass, a kNN query per
+ * sample on the current snapshot, the signals and combined score, the flag decision, and
+ * the score and review records. The one place where search → signals → decision → records
+ * happens; the worker, `qualm score` and the scripts hand it samples and write what it returns.
+ */
+export class Scorer {
+  private readonly modelVersion: string;
+
+  constructor(private readonly opts: ScorerOptions) {
+    this.modelVersion = `${opts.embedder.manifest.name}@${opts.embedder.manifest.version}`;
+  }
+
+  get embedder(): Embedder {
+    return this.opts.embedder;
+  }
+
+  /** Rows per ONNX run. */
+  get batch(): number {
+    return this.opts.batch;
+  }
+
+  /**
+   * One value per item, in order. `heartbeat` runs after each ONNX run (the consumer's
+   * heartbeat in the worker). Throws only on failures of the program or its infrastructure
+   * (inference), never on an input.
+   */
+  async score<S extends RecordSource>(items: readonly ScoreItem<S>[], heartbeat: () => Promise<void> = () => Promise.resolve()): Promise<Scored<S>[]> {
+    if (items.length === 0) return [];
+    const { embedder, policy } = this.opts;
+    const time = this.opts.metrics === undefined ? () => noTimer : (stage: Stage) => (this.opts.metrics as StageTimers).time(stage);
+    const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
+
+    const endEmbed = time('embed');
+    const encoded: readonly Encoded[] = await encodeInputs(embedder, items.map((it) => it.sample.input), this.opts.batch, heartbeat);
+    endEmbed();
+
+    const snap = this.opts.snapshot();
+    const endSearch = time('search');
+    const neighbors = encoded.map((z) => (z instanceof Float32Array ? snap.search(z) : null));
+    endSearch();
+
+    const endScore = time('score');
+    const scoreOpts = bundleScoreOptions(snap);
+    const model = { version: this.modelVersion, sha256: embedder.sha256, dim: embedder.dim };
+    const out = items.map((item, i): Scored<S> => {
+      const z = encoded[i];
+      const nb = neighbors[i];
+      if (z === undefined || !(z instanceof Float32Array) || nb === null || nb === undefined) {
+        const why = z !== undefined && !(z instanceof Float32Array) ? z : { code: 'QUALM_INFERENCE_FAILED' as const, message: 'the encoder returned no embedding for this input' };
+        return { ok: false, sample: item.sample, source: item.source, code: why.code, message: why.message };
+      }
+      const score = scoreNeighbors(nb, snap.stats, scoreOpts, z);
+      const decision = policy.decide(score);
+      const parts = { id: item.sample.id, meta: item.sample.meta, source: item.source, score, decision, neighbors: nb, embedding: z, snapshot: snap, model, flagPolicy: policy.name, scoredAt };
+      return {
+        ok: true,
+        sample: item.sample,
+        source: item.source,
+        score,
+        decision,
+        record: scoreRecord(parts),
+        review: decision === null ? null : reviewRecord({ ...parts, decision }),
+      };
+    });
+    endScore();
+    return out;
+  }
+}
