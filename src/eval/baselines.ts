@@ -50,3 +50,30 @@ export function randomScores(n: number, seed: number): Float64Array {
   const rand = seededRandom(seed);
   return Float64Array.from({ length: n }, () => rand());
 }
+
+/** MSP (Hendrycks & Gimpel 2017): 1 − the largest probability of each of n rows of `numLabels` probabilities. */
+export function mspUncertainty(probs: ArrayLike<number>, n: number, numLabels: number): Float64Array {
+  if (probs.length !== n * numLabels) throw new RangeError(`mspUncertainty: ${probs.length} values are not ${n} rows of ${numLabels}`);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let max = 0;
+    for (let c = 0; c < numLabels; c++) max = Math.max(max, probs[i * numLabels + c] as number);
+    out[i] = 1 - max;
+  }
+  return out;
+}
+
+/** Shannon entropy (nats, 0·log 0 = 0) of each of n rows of `numLabels` probabilities. */
+export function predictiveEntropy(probs: ArrayLike<number>, n: number, numLabels: number): Float64Array {
+  if (probs.length !== n * numLabels) throw new RangeError(`predictiveEntropy: ${probs.length} values are not ${n} rows of ${numLabels}`);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let h = 0;
+    for (let c = 0; c < numLabels; c++) {
+      const p = probs[i * numLabels + c] as number;
+      if (p > 0) h -= p * Math.log(p);
+    }
+    out[i] = h;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../index/index.js';
 import { bundleScoreOptions, combineUncertainty, densityScore, mahalanobis, oodPercentileOf, referenceScorer, scoreNeighbors } from '../scoring/index.js';
 import { fitCombination, type CombinationFitOptions } from './combination-fit.js';
-import { avgDistance, kthDistance, ncUncertainty, randomScores, rowNorms, voteMarginUncertainty } from './baselines.js';
+import { avgDistance, kthDistance, mspUncertainty, ncUncertainty, predictiveEntropy, randomScores, rowNorms, voteMarginUncertainty } from './baselines.js';
 import { DEFAULT_GMM, fitDiagonalGmm, type GmmOptions } from './gmm.js';
 import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
 import { oodMetrics, type OodMetrics } from './ood.js';
@@ -12,8 +12,23 @@ import { riskCoverage } from './risk-coverage.js';
 import { calibrationMetrics, oracleAurc, scoreMetrics, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
 
 /** The scores every evaluation reports, in report order. */
-export const SCORE_NAMES = ['qualm', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'random'] as const;
+export const SCORE_NAMES = ['qualm', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'msp', 'entropy', 'random'] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
+/** The downstream model's own confidence: present only when its predictions carry probabilities (test set only). */
+export const PROBABILITY_SCORES = ['msp', 'entropy'] as const satisfies readonly ScoreName[];
+
+/** Whose errors the evaluation ranks: its own softmax probe's, or the user's downstream model's. */
+export type ErrorTarget = 'probe' | 'predictions';
+
+/** The user's downstream model's predictions on the test set, one per test point in test order. */
+export interface DownstreamPredictions {
+  /** Predicted label index per test point (the references' label order). */
+  readonly labels: ArrayLike<number>;
+  /** Probabilities, row-major [n_test, labels]; null when only labels were given. */
+  readonly probs: Float64Array | null;
+  /** Where they came from (a path), for the result. */
+  readonly source: string;
+}
 
 /** Neighbours for AvgDist_100 and NC (repreli's k_list is {1, 100}). */
 export const WIDE_K = 100;
@@ -54,6 +69,8 @@ export interface EvaluationInput {
   readonly randomSeed?: number;
   /** How the combination is fitted on the references (build-index's defaults when absent). */
   readonly combinationFit?: CombinationFitOptions;
+  /** The downstream model's predictions: when given, its errors are ranked instead of the probe's. */
+  readonly predictions?: DownstreamPredictions;
 }
 
 export interface EvaluationOptions {
@@ -72,9 +89,17 @@ export interface EvaluationResult {
   readonly encoders: readonly string[];
   readonly k: number;
   readonly wide_k: number;
+  /** Whose 0/1 errors the scores are ranked against. */
+  readonly target: ErrorTarget;
+  /** Where the ranked predictions came from: the probe, or the predictions file. */
+  readonly target_source: string;
+  /** Test accuracy of the target (the probe's, or the downstream model's). */
+  readonly downstream_accuracy: number;
   readonly probe_accuracy: number;
   readonly probe_train_accuracy: number;
+  /** Error rate of the target on the test set. */
   readonly test_error_rate: number;
+  /** Mean Brier score of the target's probabilities (a label-only prediction counts as one-hot). */
   readonly mean_brier: number;
   /** AURC of a score that ranks every error last: the floor any score can reach. */
   readonly oracle_aurc: number;
@@ -138,6 +163,25 @@ interface SetScores {
   wideIds: string[][];
   /** The worker's predicted accuracy per point (NaN where it has none). */
   predictedAccuracy: Float64Array;
+}
+
+/**
+ * The 0/1 error and the Brier score of predicted labels (and their probabilities, row-major
+ * [n, numLabels]; without them the prediction counts as one-hot) against the true labels.
+ */
+export function targetErrors(pred: ArrayLike<number>, probs: ArrayLike<number> | null, labels: ArrayLike<number>, numLabels: number): { error01: Float64Array; brier: Float64Array } {
+  const n = labels.length;
+  const error01 = new Float64Array(n);
+  const brier = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const y = labels[i] as number;
+    const p = pred[i] as number;
+    error01[i] = p === y ? 0 : 1;
+    let b = 0;
+    for (let c = 0; c < numLabels; c++) b += ((probs === null ? (c === p ? 1 : 0) : (probs[i * numLabels + c] as number)) - (c === y ? 1 : 0)) ** 2;
+    brier[i] = b;
+  }
+  return { error01, brier };
 }
 
 /** The neighbour-based scores of the first encoder on one set, through the worker's own path. */
@@ -221,17 +265,16 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
   checkAborted(signal);
   progress('probe', 0, 1);
   const probe = trainLinearProbe(first.ref, input.refLabels, nRef, dim, numLabels, input.probe ?? DEFAULT_PROBE, signal);
-  const proba = probe.predictProba(first.test, nTest);
-  const pred = probe.predict(first.test, nTest);
-  const error01 = new Float64Array(nTest);
-  const brier = new Float64Array(nTest);
-  for (let i = 0; i < nTest; i++) {
-    const y = input.testLabels[i] as number;
-    error01[i] = pred[i] === y ? 0 : 1;
-    let b = 0;
-    for (let c = 0; c < numLabels; c++) b += ((proba[i * numLabels + c] as number) - (c === y ? 1 : 0)) ** 2;
-    brier[i] = b;
+  const probePred = probe.predict(first.test, nTest);
+  const probeAccuracy = nTest === 0 ? NaN : accuracy(probePred, input.testLabels);
+  const downstream = input.predictions;
+  if (downstream !== undefined && (downstream.labels.length !== nTest || (downstream.probs !== null && downstream.probs.length !== nTest * numLabels))) {
+    throw new RangeError('evaluation: the predictions do not match the test set');
   }
+  const { error01, brier } =
+    downstream === undefined
+      ? targetErrors(probePred, probe.predictProba(first.test, nTest), input.testLabels, numLabels)
+      : targetErrors(downstream.labels, downstream.probs, input.testLabels, numLabels);
   const probeTrainAccuracy = accuracy(probe.predict(first.ref, nRef), input.refLabels);
   progress('probe', 1, 1);
 
@@ -320,7 +363,18 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
     const rnd = randomScores(nTest + nOod, input.randomSeed ?? 1);
 
     // Every score of one set (test or OOD), oriented as uncertainty.
-    const scoresOf = (n: SetScores, z: Float32Array, count: number, l2s: Float64Array, nc: Float64Array | null, random: Float64Array): Partial<Record<ScoreName, Float64Array>> => ({
+    // The downstream model's own confidence, where it gave probabilities (test points only).
+    const probScores: Partial<Record<ScoreName, Float64Array>> =
+      downstream?.probs == null ? {} : { msp: mspUncertainty(downstream.probs, nTest, numLabels), entropy: predictiveEntropy(downstream.probs, nTest, numLabels) };
+    const scoresOf = (
+      n: SetScores,
+      z: Float32Array,
+      count: number,
+      l2s: Float64Array,
+      nc: Float64Array | null,
+      random: Float64Array,
+      own: Partial<Record<ScoreName, Float64Array>>,
+    ): Partial<Record<ScoreName, Float64Array>> => ({
       qualm: n.qualm,
       qualm_ood: n.qualm_ood,
       ...(n.mahalanobis === null ? {} : { mahalanobis: n.mahalanobis }),
@@ -334,10 +388,11 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       l2_norm: l2s,
       vote_margin: n.vote_margin,
       ...(nc === null ? {} : { nc }),
+      ...own,
       random,
     });
-    const test = scoresOf(testN, first.test, nTest, l2Test, ncTest, rnd.subarray(0, nTest));
-    const ood = oodN !== null && first.ood !== null && l2Ood !== null ? scoresOf(oodN, first.ood, nOod, l2Ood, ncOod, rnd.subarray(nTest)) : {};
+    const test = scoresOf(testN, first.test, nTest, l2Test, ncTest, rnd.subarray(0, nTest), probScores);
+    const ood = oodN !== null && first.ood !== null && l2Ood !== null ? scoresOf(oodN, first.ood, nOod, l2Ood, ncOod, rnd.subarray(nTest), {}) : {};
 
     progress('metrics', 0, 1);
     const scores: Partial<Record<ScoreName, ScoreMetrics>> = {};
@@ -361,13 +416,16 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
     }
     const result: EvaluationResult = {
       setup: input.setup,
+      target: downstream === undefined ? 'probe' : 'predictions',
+      target_source: downstream === undefined ? 'the softmax-regression probe on the reference embeddings' : downstream.source,
+      downstream_accuracy: 1 - errors / nTest,
       n_ref: nRef,
       n_test: nTest,
       n_ood: nOod,
       encoders: input.encoders.map((e) => e.name),
       k: snap.stats.k,
       wide_k: WIDE_K,
-      probe_accuracy: 1 - errors / nTest,
+      probe_accuracy: downstream === undefined ? 1 - errors / nTest : probeAccuracy,
       probe_train_accuracy: probeTrainAccuracy,
       test_error_rate: errors / nTest,
       mean_brier: brierSum / nTest,

@@ -3,15 +3,19 @@ export { averageRanks, pearson, spearman, kendallTauB, auroc } from './rank-metr
 export { riskCoverage, binnedAccuracy, type RiskCoverage } from './risk-coverage.js';
 export { fprAtTpr, oodMetrics, type OodMetrics } from './ood.js';
 export { fitDiagonalGmm, DEFAULT_GMM, type DiagonalGmm, type GmmOptions } from './gmm.js';
-export { avgDistance, kthDistance, voteMarginUncertainty, jaccard, ncUncertainty, rowNorms, randomScores } from './baselines.js';
+export { avgDistance, kthDistance, voteMarginUncertainty, jaccard, ncUncertainty, rowNorms, randomScores, mspUncertainty, predictiveEntropy } from './baselines.js';
 export { scoreMetrics, oracleAurc, finiteOrNull, calibrationMetrics, tauWithTiesBroken, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
 export {
   evaluateEmbeddings,
   roundResult,
+  targetErrors,
   SCORE_NAMES,
+  PROBABILITY_SCORES,
   WIDE_K,
   WIDE_EF,
+  type DownstreamPredictions,
   type EncodedSets,
+  type ErrorTarget,
   type EvaluationDetail,
   type EvaluationInput,
   type EvaluationOptions,
@@ -22,3 +26,16 @@ export { renderReport, SCORE_DESCRIPTIONS, type PlotFiles, type ReportContext } 
 export { renderPlots, vegaLiteToSvg, PlotsUnavailableError, type VegaLiteSpec } from './plots.js';
 export { preNormalisationEmbeddings, preNormalisationTensor, withExtraOutput } from './raw-features.js';
 export { fitCombination, DEFAULT_COMBINATION_FIT, type CombinationFitOptions } from './combination-fit.js';
+export {
+  readPredictions,
+  alignPredictions,
+  softmax,
+  argmax,
+  splitCsvLine,
+  PROBABILITY_SUM_TOLERANCE,
+  type AlignedPredictions,
+  type Prediction,
+  type PredictionsFile,
+  type PredictionsForm,
+  type ReadPredictionsOptions,
+} from './predictions.js';

@@ -15,6 +15,8 @@ export const SCORE_DESCRIPTIONS: Readonly<Record<ScoreName, string>> = {
   l2_norm: '- L2 norm of the embedding before the model\'s L2 normalisation (larger norm read as more reliable, as in repreli)',
   vote_margin: '1 - (top - second) distance-weighted vote share of the k nearest references',
   nc: `1 - neighbourhood consistency: mean pairwise Jaccard of the ${WIDE_K}-NN reference-id sets across the encoders`,
+  msp: "1 - the downstream model's own maximum softmax probability (MSP, Hendrycks & Gimpel 2017), from its predictions file",
+  entropy: "entropy (nats) of the downstream model's own probability vector, from its predictions file",
   random: 'seeded uniform noise',
 };
 
@@ -48,7 +50,9 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
   lines.push(`Command: \`${ctx.command}\`${result.seconds === undefined ? '' : ` (${result.seconds.toFixed(0)} s)`}`, '');
   lines.push(
     `- References ${result.n_ref}, test ${result.n_test}, out-of-distribution ${result.n_ood}; encoders: ${result.encoders.join(', ')} (the first is evaluated; all enter NC).`,
-    `- Downstream probe (softmax regression on the first encoder's reference embeddings): test accuracy ${fmt(result.probe_accuracy)}, training accuracy ${fmt(result.probe_train_accuracy)}, mean Brier ${fmt(result.mean_brier)}.`,
+    result.target === 'predictions'
+      ? `- Errors ranked: the downstream model's predictions (${result.target_source}): test accuracy ${fmt(result.downstream_accuracy)}, mean Brier ${fmt(result.mean_brier)}. qualm's own probe (softmax regression on the first encoder's reference embeddings, which the combination fit uses): test accuracy ${fmt(result.probe_accuracy)}, training accuracy ${fmt(result.probe_train_accuracy)}.`
+      : `- Downstream probe (softmax regression on the first encoder's reference embeddings): test accuracy ${fmt(result.probe_accuracy)}, training accuracy ${fmt(result.probe_train_accuracy)}, mean Brier ${fmt(result.mean_brier)}.`,
     `- Bundle k = ${result.k} (QUALM_K), density weight ${ctx.densityWeight}, query ef ${ctx.efSearch}; AvgDist-100 and NC use k = ${result.wide_k} (HNSW recall@${result.wide_k} against exact search on ${Math.min(200, result.n_test)} test points: ${fmt(result.hnsw_recall_at_100)}).`,
     `- Combination: ${combinationLine(result.combination)}`,
     `- Calibration of qualm's predicted_accuracy on the test set: ${
@@ -61,9 +65,10 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     `- Oracle AURC (every error ranked last): ${fmt(result.oracle_aurc)}; a constant score's AURC is the error rate, ${fmt(result.test_error_rate)}.`,
     '',
   );
-  lines.push('## Errors of the probe on the test set', '');
+  const whose = result.target === 'predictions' ? "the downstream model's" : "the probe's";
+  lines.push(result.target === 'predictions' ? "## Errors of the downstream model's predictions on the test set" : '## Errors of the probe on the test set', '');
   lines.push(
-    'Every score is an uncertainty (higher = more likely wrong): larger tau, rho and AUROC and smaller AURC are better. tau and rho are against the 0/1 error; "tau, ties broken" is the tau-b the score would have with its tied values ordered at random (a function of its AUROC), which puts heavily tied scores such as the vote margin on the footing of tie-free ones; the Brier columns are against the probe\'s Brier score.',
+    `Every score is an uncertainty (higher = more likely wrong): larger tau, rho and AUROC and smaller AURC are better. tau and rho are against the 0/1 error; "tau, ties broken" is the tau-b the score would have with its tied values ordered at random (a function of its AUROC), which puts heavily tied scores such as the vote margin on the footing of tie-free ones; the Brier columns are against ${whose} Brier score.`,
     '',
   );
   lines.push('| score | Kendall tau | tau, ties broken | Spearman rho | AUROC | AURC | tau (Brier) | rho (Brier) | accuracy, most → least certain decile |');

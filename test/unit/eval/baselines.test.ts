@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { avgDistance, jaccard, kthDistance, ncUncertainty, randomScores, rowNorms, voteMarginUncertainty } from '../../../src/eval/index.js';
+import { avgDistance, jaccard, kthDistance, mspUncertainty, ncUncertainty, predictiveEntropy, randomScores, rowNorms, softmax, voteMarginUncertainty } from '../../../src/eval/index.js';
 import { labelVote } from '../../../src/scoring/index.js';
 import { seededRandom } from '../../../src/util/random.js';
 
@@ -53,4 +53,30 @@ test('row norms and the seeded random baseline', () => {
   assert.deepEqual(Array.from(rowNorms(Float32Array.from([3, 4, 0, 0]), 2, 2)), [5, 0]);
   assert.deepEqual(Array.from(randomScores(5, 1)), Array.from(randomScores(5, 1)));
   assert.notDeepEqual(Array.from(randomScores(5, 1)), Array.from(randomScores(5, 2)));
+});
+
+test('msp and entropy of probability rows match a brute-force computation, with 0 log 0 = 0', () => {
+  const rnd = seededRandom(8);
+  for (let t = 0; t < 100; t++) {
+    const n = 1 + Math.floor(rnd() * 20);
+    const c = 2 + Math.floor(rnd() * 8);
+    // Random logits, some rows sharpened until a probability underflows to exactly 0.
+    const rowsOf: number[][] = Array.from({ length: n }, () => [...softmax(Array.from({ length: c }, () => (rnd() - 0.5) * (rnd() < 0.2 ? 2000 : 6)))]);
+    const flat = rowsOf.flat();
+    const msp = mspUncertainty(flat, n, c);
+    const h = predictiveEntropy(flat, n, c);
+    rowsOf.forEach((row, i) => {
+      const top = [...row].sort((a, b) => b - a)[0] as number;
+      assert.ok(Math.abs((msp[i] as number) - (1 - top)) < 1e-15, `case ${t} row ${i}`);
+      const terms = row.filter((p) => p !== 0).map((p) => -p * Math.log(p));
+      assert.ok(Math.abs((h[i] as number) - terms.reduce((a, b) => a + b, 0)) < 1e-12, `case ${t} row ${i}`);
+    });
+  }
+  // Fixed values: uniform over 4 labels, and one-hot.
+  assert.deepEqual([...mspUncertainty([0.25, 0.25, 0.25, 0.25, 0, 1, 0, 0], 2, 4)], [0.75, 0]);
+  const hu = predictiveEntropy([0.25, 0.25, 0.25, 0.25, 0, 1, 0, 0], 2, 4);
+  assert.ok(Math.abs((hu[0] as number) - Math.log(4)) < 1e-15);
+  assert.equal(hu[1], 0);
+  assert.throws(() => mspUncertainty([0.5, 0.5, 1], 2, 2), RangeError);
+  assert.throws(() => predictiveEntropy([0.5, 0.5, 1], 1, 2), RangeError);
 });

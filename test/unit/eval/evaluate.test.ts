@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SCORE_NAMES, evaluateEmbeddings, roundResult, type EncodedSets } from '../../../src/eval/index.js';
+import { PROBABILITY_SCORES, SCORE_NAMES, auroc, evaluateEmbeddings, roundResult, type EncodedSets, type EvaluationInput } from '../../../src/eval/index.js';
 import { normalizeRows } from '../../../src/encoder/index.js';
 import { seededRandom } from '../../../src/util/random.js';
 
@@ -59,7 +59,13 @@ test('evaluateEmbeddings builds real bundles and reports every score, metric and
   assert.equal(r.k, 10);
   assert.ok(r.probe_accuracy > 0.5 && r.probe_accuracy < 1, 'the probe makes some errors');
   assert.ok(r.hnsw_recall_at_100 > 0.95);
+  assert.equal(r.target, 'probe');
+  assert.equal(r.downstream_accuracy, r.probe_accuracy);
   for (const name of SCORE_NAMES) {
+    if ((PROBABILITY_SCORES as readonly string[]).includes(name)) {
+      assert.equal(r.scores[name], undefined, `${name} needs the downstream model's probabilities`);
+      continue;
+    }
     const m = r.scores[name];
     assert.ok(m !== undefined, `score ${name}`);
     assert.equal(m.decile_accuracy.length, 10);
@@ -75,4 +81,64 @@ test('evaluateEmbeddings builds real bundles and reports every score, metric and
   assert.equal(r.combination.fitted, true, JSON.stringify(r.combination));
   assert.ok(phases.has('probe') && phases.has('gmm fit'));
   JSON.parse(JSON.stringify(r));
+});
+
+test('with the downstream model\'s predictions, their errors are ranked, and msp and entropy join the baselines', async () => {
+  const rnd = seededRandom(5);
+  const centres = Array.from({ length: 3 }, () => Float32Array.from({ length: DIM }, () => rnd() * 2 - 1));
+  const ref = blobs(600, centres, 0.5, rnd);
+  const test = blobs(150, centres, 0.5, rnd);
+  const base: EvaluationInput = {
+    setup: 'blobs',
+    dim: DIM,
+    encoders: [{ name: 'a', sha256: 'a'.repeat(64), ref: ref.x, test: test.x, ood: null }],
+    refIds: Array.from({ length: 600 }, (_, i) => `r${i}`),
+    refLabels: ref.y,
+    testLabels: test.y,
+    labelNames: ['x', 'y', 'z'],
+    k: 10,
+    densityWeight: 0.9,
+    efSearch: 50,
+    probe: { epochs: 5, batchSize: 64, learningRate: 0.05, weightDecay: 1e-4, seed: 1 },
+    gmm: { components: 3, maxIter: 10, tol: 1e-4, varianceFloor: 1e-6, kmeansIter: 5, seed: 1 },
+    combinationFit: { minHeldOut: 100 },
+  };
+  // A "model" wrong on every 4th point, less confident where it is wrong.
+  const wrong = Float64Array.from({ length: 150 }, (_, i) => (i % 4 === 0 ? 1 : 0));
+  const labels = Int32Array.from(test.y, (y, i) => (wrong[i] === 1 ? (y + 1) % 3 : y));
+  const probs = new Float64Array(150 * 3);
+  labels.forEach((l, i) => {
+    const peak = wrong[i] === 1 ? 0.4 + 0.19 * rnd() : 0.6 + 0.4 * rnd();
+    for (let c = 0; c < 3; c++) probs[i * 3 + c] = c === l ? peak : (1 - peak) / 2;
+  });
+  const probe = await evaluateEmbeddings(base);
+  const own = await evaluateEmbeddings({ ...base, predictions: { labels, probs, source: 'preds.jsonl' } });
+  assert.equal(own.result.target, 'predictions');
+  assert.equal(own.result.target_source, 'preds.jsonl');
+  assert.deepEqual([...own.error01], [...wrong], 'the ranked error is the model\'s, not the probe\'s');
+  assert.ok(Math.abs(own.result.downstream_accuracy - (1 - 38 / 150)) < 1e-12, 'points 0, 4, ..., 148 are wrong');
+  assert.ok(Math.abs(own.result.test_error_rate - 38 / 150) < 1e-12);
+  // The probe and qualm's scores do not depend on whose errors are ranked.
+  assert.equal(own.result.probe_accuracy, probe.result.probe_accuracy);
+  assert.deepEqual([...(own.test.qualm ?? [])], [...(probe.test.qualm ?? [])]);
+  assert.notDeepEqual([...own.error01], [...probe.error01]);
+  // msp and entropy: per point from the probabilities, and their metrics against the model's errors.
+  const msp = own.test.msp;
+  const entropy = own.test.entropy;
+  assert.ok(msp !== undefined && entropy !== undefined);
+  for (let i = 0; i < 150; i++) {
+    const row = [0, 1, 2].map((c) => probs[i * 3 + c] as number);
+    assert.ok(Math.abs((msp[i] as number) - (1 - Math.max(...row))) < 1e-12);
+    assert.ok(Math.abs((entropy[i] as number) + row.reduce((h, p) => h + p * Math.log(p), 0)) < 1e-12);
+  }
+  assert.equal(own.result.scores.msp?.auroc, auroc(msp, wrong));
+  assert.equal(own.result.scores.msp?.auroc, 1, 'every wrong point is less confident than every right one');
+  assert.equal(own.result.scores.entropy?.auroc, 1, 'the entropy of (p, (1 - p) / 2, (1 - p) / 2) falls as p rises above 1/3');
+  assert.equal(probe.result.scores.msp, undefined);
+  // Label-only predictions: the model's errors, no msp or entropy, and a one-hot Brier (2 per error).
+  const hard = await evaluateEmbeddings({ ...base, predictions: { labels, probs: null, source: 'preds.csv' } });
+  assert.deepEqual([...hard.error01], [...wrong]);
+  assert.equal(hard.result.scores.msp, undefined);
+  assert.ok(Math.abs(hard.result.mean_brier - (2 * 38) / 150) < 1e-12);
+  await assert.rejects(evaluateEmbeddings({ ...base, predictions: { labels: labels.subarray(1), probs: null, source: 'short' } }), /do not match the test set/);
 });
