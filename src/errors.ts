@@ -25,6 +25,16 @@ export const ErrorCodes = {
   EMPTY_TEXT: 'QUALM_EMPTY_TEXT',
   /** A text input is longer than the text limit (contracts' MAX_TEXT_BYTES). */
   TEXT_TOO_LONG: 'QUALM_TEXT_TOO_LONG',
+  /** The qualm-input-format header holds neither `json` nor `image`. */
+  BAD_INPUT_FORMAT: 'QUALM_BAD_INPUT_FORMAT',
+  /** An image input is not a decodable image: random bytes, truncated or corrupt data. */
+  IMAGE_UNDECODABLE: 'QUALM_IMAGE_UNDECODABLE',
+  /** An image input is in a format other than PNG, JPEG or WebP (GIF, TIFF, SVG, BMP, HEIF, ...). */
+  IMAGE_UNSUPPORTED_FORMAT: 'QUALM_IMAGE_UNSUPPORTED_FORMAT',
+  /** An image input has more pixels than the manifest's preprocess.max_pixels (checked before decoding). */
+  IMAGE_TOO_LARGE: 'QUALM_IMAGE_TOO_LARGE',
+  /** An image does not have the model's input size after the manifest's resize and crop. */
+  IMAGE_BAD_SIZE: 'QUALM_IMAGE_BAD_SIZE',
   /** A reference bundle failed verification. */
   BUNDLE_INVALID: 'QUALM_BUNDLE_INVALID',
   /** No live bundle is available. */

@@ -58,7 +58,19 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** A bare NaN or Infinity where a JSON value belongs, as Python's json.dumps writes them. */
 const NON_FINITE_TOKEN = /[[:,]\s*-?(?:NaN|Infinity)\s*[,\]}]/;
 
-/** Every error code parseSample can give: the codes a DLQ record may carry. */
+/**
+ * The codes an image input may get after parsing, when it is decoded and preprocessed
+ * (encoder/image-preprocess.ts): a rejected image goes to the DLQ with one of them.
+ */
+export const IMAGE_ERROR_CODES = [
+  ErrorCodes.IMAGE_UNDECODABLE,
+  ErrorCodes.IMAGE_UNSUPPORTED_FORMAT,
+  ErrorCodes.IMAGE_TOO_LARGE,
+  ErrorCodes.IMAGE_BAD_SIZE,
+] as const satisfies readonly ErrorCode[];
+export type ImageErrorCode = (typeof IMAGE_ERROR_CODES)[number];
+
+/** Every code a DLQ record of a bad input may carry: parseSample's, messageFormat's and the image codes. */
 export const INPUT_ERROR_CODES = [
   ErrorCodes.EMPTY,
   ErrorCodes.OVERSIZE,
@@ -70,7 +82,41 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.UNSUPPORTED_INPUT,
   ErrorCodes.EMPTY_TEXT,
   ErrorCodes.TEXT_TOO_LONG,
+  ErrorCodes.BAD_INPUT_FORMAT,
+  ...IMAGE_ERROR_CODES,
 ] as const satisfies readonly ErrorCode[];
+
+/**
+ * How a message value is read: `json`, the sample object of the wire format, or `image`, the
+ * whole value is one encoded image (PNG, JPEG or WebP) whose id is the Kafka key.
+ */
+export type MessageFormat = 'json' | 'image';
+export const MESSAGE_FORMATS: readonly MessageFormat[] = ['json', 'image'];
+/** The Kafka header that names a message's format, overriding QUALM_INPUT_FORMAT for that message. */
+export const INPUT_FORMAT_HEADER = 'qualm-input-format';
+
+/** A parse failure: the code and message a DLQ record carries. */
+export type ParseFailure = Extract<ParseResult, { readonly ok: false }>;
+
+/**
+ * The format of one message: its `qualm-input-format` header (`json` or `image`, any case,
+ * as a Buffer or a string; repeated headers must agree), else `fallback` (QUALM_INPUT_FORMAT).
+ * An unknown value is not guessed at: it is a failure with QUALM_BAD_INPUT_FORMAT, so that the
+ * DLQ record says what was wrong with the header rather than that the value is not JSON.
+ */
+export function messageFormat(headers: Readonly<Record<string, unknown>> | undefined, fallback: MessageFormat): MessageFormat | ParseFailure {
+  const raw = headers?.[INPUT_FORMAT_HEADER];
+  if (raw === undefined || raw === null) return fallback;
+  const values = (Array.isArray(raw) ? raw : [raw]).map((v: unknown) => (Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'string' ? v : undefined));
+  const names = new Set(values.map((v) => v?.trim().toLowerCase()));
+  const [only] = names;
+  if (names.size === 1 && (only === 'json' || only === 'image')) return only;
+  const shown = values.map((v) => (v === undefined ? '(not text)' : JSON.stringify(v))).join(', ');
+  return { ok: false, code: ErrorCodes.BAD_INPUT_FORMAT, message: `header ${INPUT_FORMAT_HEADER} is ${shown}, expected json or image` };
+}
+
+/** Strict base64: the standard alphabet, padded to a multiple of four characters. */
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function fail(code: ErrorCode, message: string): ParseResult {
   return { ok: false, code, message };
@@ -131,15 +177,29 @@ function toVector(field: string, raw: unknown, expected: number): Float32Array |
   return values;
 }
 
+/** What the model takes, for messages. */
+function takes(spec: InputSpec): string {
+  return spec.inputKind === 'text' ? 'text' : spec.inputKind === 'image' ? 'image_b64' : 'features or features_b64';
+}
+
 /**
  * Parses and validates one Kafka message into a Sample. Never throws: every problem
  * becomes a result with an error code and a readable message, destined for the DLQ.
- * `key` is the fallback id when the JSON has none.
+ * `key` is the fallback id when the JSON has none. With `format` `image` the whole value is
+ * one encoded image for an image model: its id is the key (required), it has no meta, and
+ * its bytes are checked (decoded, preprocessed) by the encoder stage, not here.
  */
-export function parseSample(value: Buffer | null, key: Buffer | null, spec: InputSpec): ParseResult {
+export function parseSample(value: Buffer | null, key: Buffer | null, spec: InputSpec, format: MessageFormat = 'json'): ParseResult {
   if (value === null || value.length === 0) return fail(ErrorCodes.EMPTY, 'message has no value');
   if (value.length > spec.maxBytes) {
     return fail(ErrorCodes.OVERSIZE, `message is ${value.length} bytes, the limit is ${spec.maxBytes}`);
+  }
+  if (format === 'image') {
+    if (spec.inputKind !== 'image') return fail(ErrorCodes.UNSUPPORTED_INPUT, `raw image messages are not accepted by this model (it takes ${takes(spec)}, or embedding, as JSON)`);
+    if (key === null || key.length === 0) return fail(ErrorCodes.MISSING_ID, 'a raw image message has no Kafka key to be its id');
+    const id = key.toString('utf8');
+    if (id.length > MAX_ID_LENGTH) return fail(ErrorCodes.BAD_SCHEMA, `id (the Kafka key) is longer than ${MAX_ID_LENGTH} characters`);
+    return { ok: true, sample: { id, meta: undefined, input: { kind: 'image', bytes: value } } };
   }
   let doc: unknown;
   try {
@@ -174,7 +234,7 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     return fail(
       ErrorCodes.BAD_SCHEMA,
       present.length === 0
-        ? `input must hold one of ${spec.inputKind === 'text' ? 'text' : 'features, features_b64'} or embedding`
+        ? `input must hold one of ${spec.inputKind === 'text' ? 'text' : spec.inputKind === 'image' ? 'image_b64' : 'features, features_b64'} or embedding`
         : `input must hold exactly one kind, got ${present.join(', ')}`,
     );
   }
@@ -183,6 +243,13 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     const v = toVector('input.embedding', input.embedding, spec.embeddingDim);
     if (!(v instanceof Float32Array)) return v;
     return { ok: true, sample: { id, meta, input: { kind: 'embedding', values: v } } };
+  }
+  if (kind === 'image_b64' && spec.inputKind === 'image') {
+    const b64 = input.image_b64;
+    if (typeof b64 !== 'string') return fail(ErrorCodes.BAD_SCHEMA, `input.image_b64 must be a base64 string, got ${b64 === null ? 'null' : Array.isArray(b64) ? 'array' : typeof b64}`);
+    if (b64 === '') return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 is empty');
+    if (!STRICT_BASE64.test(b64)) return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)');
+    return { ok: true, sample: { id, meta, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
   }
   if ((kind === 'features' || kind === 'features_b64') && spec.inputKind === 'features') {
     const v = toVector(`input.${kind}`, input[kind], spec.inputDim);
@@ -198,5 +265,5 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     if (bytes > limit) return fail(ErrorCodes.TEXT_TOO_LONG, `input.text is ${bytes} bytes of UTF-8, the limit is ${limit}`);
     return { ok: true, sample: { id, meta, input: { kind: 'text', text } } };
   }
-  return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${spec.inputKind === 'text' ? 'text' : 'features or features_b64'}, or embedding)`);
+  return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${takes(spec)}, or embedding)`);
 }

@@ -9,4 +9,15 @@ export {
   type TextManifest,
   type InputKind,
 } from './model-manifest.js';
+export {
+  preprocessImages,
+  imageGeometry,
+  sniffImageFormat,
+  DEFAULT_IMAGE_CONCURRENCY,
+  IMAGE_FORMATS,
+  type ImagePrepResult,
+  type ImagePrepOptions,
+  type ImageGeometry,
+  type ImageFormat,
+} from './image-preprocess.js';
 export { makeViews, shiftImage, cropResize, addNoise, viewKind, viewSeed, DEFAULT_VIEW_OPTIONS, VIEW_KINDS, type ViewKind, type ViewOptions } from './views.js';
