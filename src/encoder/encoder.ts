@@ -4,8 +4,8 @@ import { modelManifestPath } from '../config/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { sha256File } from '../util/sha256.js';
 import { spawnThread, threadUrl } from '../util/spawn-thread.js';
-import { readModelManifest, type InputKind, type ModelManifest } from './model-manifest.js';
-import type { EmbedRequest, EmbedTextRequest, InitMessage, ThreadReply } from './protocol.js';
+import { fixedBatch, inputTensorDim, manifestMismatches, readModelManifest, type ImageSpec, type Metric, type ModelInputKind, type ModelSpec } from './model-manifest.js';
+import type { EmbedRequest, EmbedTextRequest, InitMessage, ThreadPreprocess, ThreadReply } from './protocol.js';
 
 export interface EncoderOptions {
   /** onnxruntime intra-op threads inside the inference thread. */
@@ -18,7 +18,7 @@ export interface TextEmbedOptions {
   readonly batch?: number;
   /** Called after each run with the number of texts done so far (heartbeats, progress). */
   readonly between?: (done: number) => Promise<void> | void;
-  /** false: return the mean-pooled vectors before L2 normalisation (the L2-norm baseline). Default true. */
+  /** false: return the pooled vectors before L2 normalisation (the L2-norm baseline). Default: normalised when the metric is cosine. */
   readonly normalize?: boolean;
   /** Checked between runs; an aborted signal stops the work with QUALM_ABORTED. */
   readonly signal?: AbortSignal;
@@ -37,8 +37,8 @@ export const TEXT_RUN_ROWS = 64;
  * A cheap upper-side estimate of a text's WordPiece tokens from its length (English runs at
  * about 4 to 5 characters a token): used only to group texts of similar length into runs.
  */
-function estimateTokens(text: string, maxTokens: number): number {
-  return Math.min(maxTokens, Math.ceil(text.length / 3.5) + 2);
+function estimateTokens(text: string, maxTokens: number, prefixChars: number): number {
+  return Math.min(maxTokens, Math.ceil((text.length + prefixChars) / 3.5) + 2);
 }
 
 interface Pending {
@@ -66,10 +66,53 @@ function tokenizerFile(modelPath: string, tokenizer: string): string {
   return isAbsolute(tokenizer) ? tokenizer : resolve(dirname(modelPath), tokenizer);
 }
 
+/** A features model's preprocessing for the thread; null when it is the identity (the fast path). */
+function threadPreprocess(spec: ModelSpec): ThreadPreprocess | null {
+  if (spec.input_kind !== 'features') return null;
+  const p = spec.preprocess;
+  const list = (v: number | number[]): number[] => (Array.isArray(v) ? v : [v]);
+  const mean = list(p.mean);
+  const std = list(p.std);
+  if (p.scale === 1 && mean.every((v) => v === 0) && std.every((v) => v === 1)) return null;
+  return { scale: p.scale, mean, std };
+}
+
+/** What the inference thread needs from the manifest. */
+function initMessage(spec: ModelSpec, modelPath: string, intraOpThreads: number): InitMessage {
+  if (spec.input_kind === 'text') {
+    return {
+      kind: 'text',
+      modelPath,
+      tokenizerPath: tokenizerFile(modelPath, spec.tokenizer),
+      maxTokens: spec.max_tokens,
+      inputIds: spec.input_names.input_ids,
+      attentionMask: spec.input_names.attention_mask,
+      tokenTypeIds: spec.input_names.token_type_ids ?? null,
+      prefix: spec.prefix,
+      outputName: spec.output.name,
+      pooling: spec.output.pooling,
+      intraOpThreads,
+    };
+  }
+  return {
+    kind: 'tensor',
+    modelPath,
+    inputName: spec.input.name,
+    outputName: spec.output.name,
+    dims: spec.input.shape.slice(1),
+    dtype: spec.input.dtype,
+    fixedBatch: fixedBatch(spec),
+    preprocess: threadPreprocess(spec),
+    pooling: spec.output.pooling,
+    intraOpThreads,
+  };
+}
+
 /**
  * The ONNX encoder: one inference thread holding the session (and, for text models, the
- * tokenizer); batched embed() calls for features models, embedTexts() for text models; rows
- * returned L2-normalised.
+ * tokenizer); batched embed() calls for features and image models (image rows come already
+ * preprocessed), embedTexts() for text models; rows returned L2-normalised when the metric is
+ * cosine, as the model gives them for l2 and ip.
  */
 export class OnnxEncoder {
   private nextId = 1;
@@ -78,7 +121,8 @@ export class OnnxEncoder {
   private failure: Error | undefined;
 
   private constructor(
-    readonly manifest: ModelManifest,
+    /** The manifest as format 2 (format 1 files are converted): name, version, input, output, metric. */
+    readonly manifest: ModelSpec,
     /** sha256 of the ONNX file: bundles record it, workers check it. */
     readonly sha256: string,
     readonly modelPath: string,
@@ -100,22 +144,7 @@ export class OnnxEncoder {
     } catch (err) {
       throw new QualmError(ErrorCodes.MODEL_INVALID, `cannot read model ${abs}: ${(err as Error).message}`, { cause: err, context: { path: abs } });
     }
-    const intraOpThreads = opts.intraOpThreads ?? 1;
-    const init: InitMessage =
-      manifest.input_kind === 'text'
-        ? {
-            kind: 'text',
-            modelPath: abs,
-            tokenizerPath: tokenizerFile(abs, manifest.tokenizer),
-            maxTokens: manifest.max_tokens,
-            inputIds: manifest.input_names.input_ids,
-            attentionMask: manifest.input_names.attention_mask,
-            tokenTypeIds: manifest.input_names.token_type_ids ?? null,
-            outputName: manifest.output_name,
-            intraOpThreads,
-          }
-        : { kind: 'features', modelPath: abs, inputName: manifest.input_name, outputName: manifest.output_name, inputDim: manifest.input_dim, intraOpThreads };
-    const worker = spawnThread(THREAD_URL, init);
+    const worker = spawnThread(THREAD_URL, initMessage(manifest, abs, opts.intraOpThreads ?? 1));
     const ready = await new Promise<ThreadReply>((res, rej) => {
       worker.once('message', res);
       worker.once('error', rej);
@@ -125,14 +154,12 @@ export class OnnxEncoder {
       const why = ready.type === 'init-failed' ? ready.message : `unexpected ${ready.type}`;
       throw new QualmError(ErrorCodes.MODEL_INVALID, `cannot load model ${abs}: ${why}`, { context: { path: abs } });
     }
-    const inputs = manifest.input_kind === 'text' ? Object.values(manifest.input_names).filter((v) => v !== undefined) : [manifest.input_name];
-    if (!inputs.every((i) => ready.inputNames.includes(i)) || !ready.outputNames.includes(manifest.output_name)) {
+    // Names only, when this onnxruntime does not describe the values.
+    const declared = (names: readonly string[], infos: typeof ready.inputs): typeof ready.inputs => (infos.length > 0 ? infos : names.map((name) => ({ name, type: null, shape: [] })));
+    const problems = manifestMismatches(manifest, declared(ready.inputNames, ready.inputs), declared(ready.outputNames, ready.outputs));
+    if (problems.length > 0) {
       await worker.terminate();
-      throw new QualmError(
-        ErrorCodes.MODEL_INVALID,
-        `model ${abs} has inputs [${ready.inputNames.join(', ')}] and outputs [${ready.outputNames.join(', ')}], manifest names ${inputs.join(', ')} -> ${manifest.output_name}`,
-        { context: { path: abs } },
-      );
+      throw new QualmError(ErrorCodes.MODEL_INVALID, `model ${abs} does not match its manifest ${modelManifestPath(abs)}: ${problems.join('; ')}`, { context: { path: abs } });
     }
     return new OnnxEncoder(manifest, sha256, abs, worker);
   }
@@ -141,14 +168,29 @@ export class OnnxEncoder {
     return this.manifest.dim;
   }
 
-  /** What the model takes: `features` (input_dim numbers) or `text`. */
-  get inputKind(): InputKind {
+  /** What the model takes: `features` (inputDim numbers), `image` (decoded and preprocessed into inputDim numbers) or `text`. */
+  get inputKind(): ModelInputKind {
     return this.manifest.input_kind;
   }
 
-  /** Feature values per row (features models); 0 for text models, which take strings. */
+  /** Values per row (features and image models: the input shape's product after the batch); 0 for text models, which take strings. */
   get inputDim(): number {
-    return this.manifest.input_kind === 'features' ? this.manifest.input_dim : 0;
+    return inputTensorDim(this.manifest);
+  }
+
+  /** The distance the reference bundle uses; cosine rows come back L2-normalised. */
+  get metric(): Metric {
+    return this.manifest.metric;
+  }
+
+  /** The image model's manifest (for the image preprocessing); undefined for features and text models. */
+  get imageSpec(): ImageSpec | undefined {
+    return this.manifest.input_kind === 'image' ? this.manifest : undefined;
+  }
+
+  /** Rows as the metric wants them: L2-normalised for cosine, untouched for l2 and ip. */
+  private finish(rows: Float32Array): Float32Array {
+    return this.manifest.metric === 'cosine' ? normalizeRows(rows, this.dim) : rows;
   }
 
   /** The tokenizer.json a text model uses, as an absolute path; null for features models. */
@@ -167,18 +209,19 @@ export class OnnxEncoder {
     return undefined;
   }
 
-  private wrongKind(takes: InputKind): QualmError {
+  private wrongKind(takes: string): QualmError {
     return new QualmError(ErrorCodes.MODEL_INVALID, `model ${this.modelPath} takes ${this.inputKind}, not ${takes}`, { context: { path: this.modelPath } });
   }
 
   /**
-   * Embeds n rows of input_dim features (row-major) in one ONNX run off the main thread.
-   * The input buffer is copied, so the caller keeps it.
+   * Embeds n rows of inputDim values (row-major) off the main thread: one ONNX run, or runs of
+   * exactly the model's fixed batch size. Features rows get the manifest's preprocessing
+   * there; image rows must come preprocessed. The input buffer is copied, so the caller keeps it.
    */
   embed(features: Float32Array, n: number): Promise<Float32Array> {
     const bad = this.unusable();
     if (bad !== undefined) return Promise.reject(bad);
-    if (this.manifest.input_kind !== 'features') return Promise.reject(this.wrongKind('features'));
+    if (this.manifest.input_kind === 'text') return Promise.reject(this.wrongKind('features'));
     if (features.length !== n * this.inputDim) {
       return Promise.reject(new RangeError(`embed got ${features.length} values for ${n} rows of ${this.inputDim}`));
     }
@@ -187,12 +230,12 @@ export class OnnxEncoder {
     const data = Float32Array.from(features);
     const req: EmbedRequest = { type: 'features', id, n, data };
     return new Promise<Float32Array>((res, rej) => {
-      this.pending.set(id, { resolve: (v) => res(normalizeRows(v, this.dim)), reject: rej, n });
+      this.pending.set(id, { resolve: (v) => res(this.finish(v)), reject: rej, n });
       this.worker.postMessage(req, [data.buffer]);
     });
   }
 
-  /** One text run: tokenized, padded to its longest text and mean-pooled on the inference thread; rows not normalised. */
+  /** One text run: tokenized, padded to its longest text and pooled on the inference thread; rows not normalised. */
   private poolTexts(texts: readonly string[]): Promise<Float32Array> {
     const bad = this.unusable();
     if (bad !== undefined) return Promise.reject(bad);
@@ -209,11 +252,13 @@ export class OnnxEncoder {
    * Embeds texts (text models): the texts are ordered by length and grouped into runs of at
    * most `batch` texts and TEXT_RUN_TOKENS estimated tokens, so that a run pads little and
    * stays short; `between` is called after each run. Returns one row per text, in the order
-   * given, L2-normalised (or the mean-pooled vectors, with `normalize: false`).
+   * given, L2-normalised for the cosine metric (the pooled vectors with `normalize: false`, or
+   * for l2 and ip).
    */
   async embedTexts(texts: readonly string[], opts: TextEmbedOptions = {}): Promise<Float32Array> {
     if (this.manifest.input_kind !== 'text') throw this.wrongKind('text');
     const maxTokens = this.manifest.max_tokens;
+    const prefix = this.manifest.prefix.length;
     const maxRows = Math.max(1, opts.batch ?? TEXT_RUN_ROWS);
     const dim = this.dim;
     const out = new Float32Array(texts.length * dim);
@@ -223,14 +268,15 @@ export class OnnxEncoder {
       if (opts.signal?.aborted === true) throw new QualmError(ErrorCodes.ABORTED, 'text embedding cancelled');
       // Ascending length: the last text of a run is its longest, and sets the padding.
       let m = 1;
-      while (done + m < order.length && m < maxRows && (m + 1) * estimateTokens(texts[order[done + m] as number] as string, maxTokens) <= TEXT_RUN_TOKENS) m++;
+      while (done + m < order.length && m < maxRows && (m + 1) * estimateTokens(texts[order[done + m] as number] as string, maxTokens, prefix) <= TEXT_RUN_TOKENS) m++;
       const run = order.slice(done, done + m);
       const pooled = await this.poolTexts(run.map((i) => texts[i] as string));
       run.forEach((i, r) => out.set(pooled.subarray(r * dim, (r + 1) * dim), i * dim));
       done += m;
       if (opts.between !== undefined) await opts.between(done);
     }
-    return opts.normalize === false ? out : normalizeRows(out, dim);
+    const normalize = opts.normalize ?? this.manifest.metric === 'cosine';
+    return normalize ? normalizeRows(out, dim) : out;
   }
 
   /** Embeds any number of rows in runs of at most `batch`, calling `between` after each run. */

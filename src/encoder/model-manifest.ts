@@ -51,22 +51,72 @@ export type TextManifest = z.infer<typeof textManifestSchema>;
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
 export type InputKind = ModelManifest['input_kind'];
 
-export async function readModelManifest(path: string): Promise<ModelManifest> {
+/** Refusal of one manifest, every issue as `path: what was expected`. */
+function invalid(path: string, issues: readonly { readonly path: readonly PropertyKey[]; readonly message: string }[]): QualmError {
+  const detail = issues.map((i) => `${i.path.length === 0 ? '(top level)' : i.path.map(String).join('.')}: ${i.message}`).join('; ');
+  return new QualmError(ErrorCodes.MODEL_INVALID, `model manifest ${path} is invalid: ${detail}`, { context: { path } });
+}
+
+/** A format 1 document (no format_version) checked by the format 1 schemas. */
+function parseFormat1(doc: unknown, path: string): ModelManifest {
+  const parsed = modelManifestSchema.safeParse(doc);
+  if (!parsed.success) {
+    // The fields every kind has first, so that a manifest without a (known) input_kind names all its problems.
+    const base = manifestBaseSchema.safeParse(doc);
+    throw invalid(path, base.success ? parsed.error.issues : base.error.issues);
+  }
+  return parsed.data;
+}
+
+/**
+ * Reads a model manifest of any supported format as the encoder uses it: a file with
+ * `format_version: 2` is checked by modelManifestV2Schema, one without is format 1 and is
+ * converted by upgradeManifest; any other version is refused, naming those this qualm reads.
+ * `where` names the manifest in errors (its path).
+ */
+export function parseModelManifest(doc: unknown, where: string): ModelSpec {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid(where, [{ path: [], message: 'expected a JSON object' }]);
+  const format = (doc as Record<string, unknown>).format_version;
+  if (format === undefined) return upgradeManifest(parseFormat1(doc, where));
+  if (format !== MODEL_MANIFEST_FORMAT) {
+    throw invalid(where, [{ path: ['format_version'], message: `${JSON.stringify(format)} is not a format this qualm reads: 2, or no format_version for format 1` }]);
+  }
+  const kind = (doc as Record<string, unknown>).input_kind;
+  if (typeof kind !== 'string' || !(MODEL_INPUT_KINDS as readonly string[]).includes(kind)) {
+    // The fields every kind has too, so that one pass names every problem.
+    const base = manifestBaseV2Schema.safeParse(doc);
+    throw invalid(where, [
+      { path: ['input_kind'], message: `expected one of ${MODEL_INPUT_KINDS.join(', ')}, got ${JSON.stringify(kind)}` },
+      ...(base.success ? [] : base.error.issues.filter((i) => i.path[0] !== 'input_kind')),
+    ]);
+  }
+  const parsed = modelManifestV2Schema.safeParse(doc);
+  if (!parsed.success) throw invalid(where, parsed.error.issues);
+  return parsed.data;
+}
+
+/** Reads and checks the manifest at `path` (see parseModelManifest): always a format 2 ModelSpec. */
+export async function readModelManifest(path: string): Promise<ModelSpec> {
   let doc: unknown;
   try {
     doc = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
     throw new QualmError(ErrorCodes.MODEL_INVALID, `cannot read model manifest ${path}: ${describeError(err)}`, { cause: err, context: { path } });
   }
-  const parsed = modelManifestSchema.safeParse(doc);
-  if (!parsed.success) {
-    // The fields every kind has first, so that a manifest without a (known) input_kind names all its problems.
-    const base = manifestBaseSchema.safeParse(doc);
-    const issues = base.success ? parsed.error.issues : base.error.issues;
-    const detail = issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new QualmError(ErrorCodes.MODEL_INVALID, `model manifest ${path} is invalid: ${detail}`, { context: { path } });
-  }
-  return parsed.data;
+  return parseModelManifest(doc, path);
+}
+
+/** Values per row of a features or image model's input tensor: the product of the shape after the batch; 0 for text models. */
+export function inputTensorDim(spec: ModelSpec): number {
+  if (spec.input_kind === 'text') return 0;
+  return spec.input.shape.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** The fixed batch size of a features or image model (shape[0] > 0), or null when any batch size runs. */
+export function fixedBatch(spec: ModelSpec): number | null {
+  if (spec.input_kind === 'text') return null;
+  const b = spec.input.shape[0] ?? -1;
+  return b > 0 ? b : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,6 +137,9 @@ export const TENSOR_DTYPES = ['float32', 'uint8'] as const;
 export const IMAGE_LAYOUTS = ['NCHW', 'NHWC', 'flat'] as const;
 export const POOLINGS = ['none', 'mean', 'cls'] as const;
 export const METRICS = ['cosine', 'l2', 'ip'] as const;
+export type Metric = (typeof METRICS)[number];
+/** The input kinds a format 2 manifest names. */
+export const MODEL_INPUT_KINDS = ['features', 'image', 'text'] as const;
 
 /** A batch dimension (-1, or a fixed positive size) followed by positive dimensions. */
 const shapeSchema = z
@@ -96,9 +149,19 @@ const shapeSchema = z
   .refine((s) => s.slice(1).every((d) => d > 0), { message: 'dimensions after the batch must be positive integers' });
 
 /** One number for every channel, or one per channel. */
-const perChannel = z.union([z.number(), z.array(z.number()).min(1)]);
+const perChannel = z.union([z.number().finite(), z.array(z.number().finite()).min(1)]);
 
-const outputSchema = z.object({
+/** Checks a mean/std pair: one value or `n` of them (`what`: per feature / per channel), std never 0. */
+function checkPerValue(ctx: z.RefinementCtx, at: readonly string[], p: { mean: number | number[]; std: number | number[] }, n: number, what: string): void {
+  for (const key of ['mean', 'std'] as const) {
+    const v = p[key];
+    if (Array.isArray(v) && v.length !== n && v.length !== 1) ctx.addIssue({ code: 'custom', path: [...at, key], message: `expected one number or ${n} (one ${what}), got ${v.length}` });
+  }
+  const std = Array.isArray(p.std) ? p.std : [p.std];
+  if (std.some((v) => v === 0)) ctx.addIssue({ code: 'custom', path: [...at, 'std'], message: 'expected non-zero values (the input is divided by them)' });
+}
+
+const outputSchema = z.strictObject({
   /** The ONNX output that holds the embedding ([batch, dim], or [batch, tokens, dim] when pooled). */
   name: z.string().min(1),
   /** none: the output is [batch, dim]; mean / cls: a token output [batch, tokens, dim] pooled to [batch, dim]. */
@@ -121,7 +184,7 @@ const commonV2 = {
   metric: z.enum(METRICS).default('cosine'),
 };
 
-export const featuresPreprocessSchema = z.object({
+export const featuresPreprocessSchema = z.strictObject({
   /** Multiplies every value first (e.g. 1/255 for raw pixels). Default 1. */
   scale: z.number().finite().default(1),
   /** Subtracted after scaling: one value, or one per feature. Default 0. */
@@ -131,19 +194,22 @@ export const featuresPreprocessSchema = z.object({
 });
 
 /** A model that takes a fixed-length numeric vector per sample. */
-export const featuresManifestV2Schema = z.object({
-  ...commonV2,
-  input_kind: z.literal('features'),
-  input: z.object({
-    name: z.string().min(1),
-    dtype: z.enum(TENSOR_DTYPES).default('float32'),
-    /** e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped. */
-    shape: shapeSchema,
-  }),
-  preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }),
-});
+export const featuresManifestV2Schema = z
+  .object({
+    ...commonV2,
+    input_kind: z.literal('features'),
+    input: z.strictObject({
+      name: z.string().min(1),
+      dtype: z.enum(TENSOR_DTYPES).default('float32'),
+      /** e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped. */
+      shape: shapeSchema,
+    }),
+    /** (x * scale - mean) / std per feature, before the run; the wire `features` are the raw values. */
+    preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }),
+  })
+  .superRefine((m, ctx) => checkPerValue(ctx, ['preprocess'], m.preprocess, m.input.shape.slice(1).reduce((a, b) => a * b, 1), 'per feature'));
 
-export const imagePreprocessSchema = z.object({
+export const imagePreprocessSchema = z.strictObject({
   /** Decoded images are converted to this colour mode (grayscale: one channel; rgb: three). */
   color: z.enum(['rgb', 'grayscale']),
   /**
@@ -176,7 +242,7 @@ export const imageManifestSchema = z
   .object({
     ...commonV2,
     input_kind: z.literal('image'),
-    input: z.object({
+    input: z.strictObject({
       name: z.string().min(1),
       dtype: z.enum(TENSOR_DTYPES).default('float32'),
       /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC, [batch, C*H*W] for flat. */
@@ -188,6 +254,7 @@ export const imageManifestSchema = z
   .superRefine((m, ctx) => {
     const dims = m.input.shape.length - 1;
     const channels = m.preprocess.color === 'rgb' ? 3 : 1;
+    checkPerValue(ctx, ['preprocess'], m.preprocess, channels, 'per channel');
     if (m.input.layout === 'flat') {
       if (dims !== 1) ctx.addIssue({ code: 'custom', path: ['input', 'shape'], message: 'the flat layout takes a 2-d input [batch, C*H*W]' });
       const size = m.preprocess.size;
@@ -213,7 +280,7 @@ export const textManifestV2Schema = z.object({
   tokenizer: z.string().min(1),
   max_tokens: z.number().int().min(2).max(8192),
   /** The model's int64 [batch, tokens] inputs; token_type_ids only when the model takes them. */
-  input_names: z.object({
+  input_names: z.strictObject({
     input_ids: z.string().min(1),
     attention_mask: z.string().min(1),
     token_type_ids: z.string().min(1).optional(),
@@ -221,6 +288,9 @@ export const textManifestV2Schema = z.object({
   /** Put before every text (e5-style models want e.g. "query: " or "passage: "). Default none. */
   prefix: z.string().default(''),
 });
+
+/** The fields every format 2 manifest has (to name them all when input_kind is missing or unknown). */
+const manifestBaseV2Schema = z.object({ ...commonV2, input_kind: z.enum(MODEL_INPUT_KINDS) });
 
 export const modelManifestV2Schema = z.discriminatedUnion('input_kind', [featuresManifestV2Schema, imageManifestSchema, textManifestV2Schema]);
 /** A manifest as the encoder uses it: format 2, defaults filled in (format 1 files are converted). */
@@ -259,4 +329,67 @@ export function upgradeManifest(m: ModelManifest): ModelSpec {
     dim: m.dim,
     metric: 'cosine',
   };
+}
+
+/** What a model declares about one of its inputs or outputs (see onnx-thread: onnxruntime's value metadata). */
+export interface DeclaredTensor {
+  readonly name: string;
+  /** Element type; null for a non-tensor value. */
+  readonly type: string | null;
+  /** A number where the model fixes the dimension, a name where it is symbolic; empty when unknown. */
+  readonly shape: readonly (number | string)[];
+}
+
+const showShape = (s: readonly (number | string)[]): string => `[${s.map((d) => (typeof d === 'number' ? String(d) : JSON.stringify(d))).join(', ')}]`;
+
+/**
+ * Where a manifest disagrees with the model it describes, one `field: problem` per mismatch
+ * (empty when they agree): the names it gives must exist, and where the model fixes a
+ * dimension or an element type, the manifest must say the same. Inputs and outputs the model
+ * does not describe (older onnxruntime builds) are checked by name only.
+ */
+export function manifestMismatches(spec: ModelSpec, inputs: readonly DeclaredTensor[], outputs: readonly DeclaredTensor[]): string[] {
+  const problems: string[] = [];
+  const byName = (list: readonly DeclaredTensor[], name: string): DeclaredTensor | undefined => list.find((t) => t.name === name);
+  const names = (list: readonly DeclaredTensor[]): string => list.map((t) => t.name).join(', ');
+  const wantInput = (field: string, name: string, dtype: string, rank: number | null, shape: readonly number[] | null): void => {
+    const t = byName(inputs, name);
+    if (t === undefined) {
+      problems.push(`${field}: the model has no input ${JSON.stringify(name)} (its inputs: ${names(inputs)})`);
+      return;
+    }
+    if (t.type !== null && t.type !== dtype) problems.push(`${field}: the model's input ${JSON.stringify(name)} is ${t.type}, the manifest expects ${dtype}`);
+    if (t.shape.length === 0) return;
+    if (rank !== null && t.shape.length !== rank) {
+      problems.push(`${shape === null ? field : field.replace(/\.name$/, '.shape')}: the model's input ${JSON.stringify(name)} has shape ${showShape(t.shape)} (${t.shape.length}-d), the manifest ${shape === null ? `expects ${rank}-d` : `says ${showShape(shape)}`}`);
+      return;
+    }
+    if (shape === null) return;
+    // Every dimension the model fixes, the batch included, must be the manifest's; symbolic ones take any size.
+    if (t.shape.some((d, i) => typeof d === 'number' && d > 0 && shape[i] !== d)) {
+      problems.push(`${field.replace(/\.name$/, '.shape')}: the model's input ${JSON.stringify(name)} has shape ${showShape(t.shape)}, the manifest says ${showShape(shape)}`);
+    }
+  };
+  if (spec.input_kind === 'text') {
+    const n = spec.input_names;
+    wantInput('input_names.input_ids', n.input_ids, 'int64', 2, null);
+    wantInput('input_names.attention_mask', n.attention_mask, 'int64', 2, null);
+    if (n.token_type_ids !== undefined) wantInput('input_names.token_type_ids', n.token_type_ids, 'int64', 2, null);
+  } else {
+    wantInput('input.name', spec.input.name, spec.input.dtype, spec.input.shape.length, spec.input.shape);
+  }
+  const out = byName(outputs, spec.output.name);
+  if (out === undefined) {
+    problems.push(`output.name: the model has no output ${JSON.stringify(spec.output.name)} (its outputs: ${names(outputs)})`);
+  } else if (out.shape.length > 0) {
+    const rank = spec.output.pooling === 'none' ? 2 : 3;
+    if (out.shape.length !== rank) {
+      problems.push(`output.pooling: the model's output ${JSON.stringify(out.name)} has shape ${showShape(out.shape)}; pooling ${spec.output.pooling} expects ${rank === 2 ? '[batch, dim]' : '[batch, tokens, dim]'}`);
+    } else {
+      const last = out.shape[rank - 1];
+      if (typeof last === 'number' && last > 0 && last !== spec.dim) problems.push(`dim: the model's output ${JSON.stringify(out.name)} has ${last} values per row (shape ${showShape(out.shape)}), the manifest says ${spec.dim}`);
+    }
+    if (out.type !== null && out.type !== 'float32') problems.push(`output.name: the model's output ${JSON.stringify(out.name)} is ${out.type}; qualm reads float32 embeddings`);
+  }
+  return problems;
 }

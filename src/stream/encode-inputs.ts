@@ -3,7 +3,7 @@ import type { InputSpec, SampleInput } from '../contracts/index.js';
 /** What a text encoder adds to the scorer's Embedder (OnnxEncoder has both). */
 export interface TextEmbedding {
   /** The model's input kind; absent means features. */
-  readonly inputKind?: 'features' | 'text';
+  readonly inputKind?: 'features' | 'text' | 'image';
   /** Embeds texts in runs of at most `batch`, calling `between` after each run; rows L2-normalised. */
   embedTexts?(texts: readonly string[], opts: { readonly batch?: number; readonly between?: (done: number) => Promise<void> | void }): Promise<Float32Array>;
 }

@@ -129,7 +129,7 @@ async function prepareFashionMnist(ctx: PrepareContext): Promise<Prepared> {
       const sets: EncodedSets = { name: encoderTag(path, enc), sha256: enc.sha256, ref: await embed(ref, 'ref'), test: await embed(test, 'test'), ood: await embed(ood, 'ood') };
       if (e === 0) {
         // The L2-norm baseline needs the output before the model's own L2 normalisation.
-        const { input_name: inputName, output_name: outputName, input_dim: inputDim } = enc.manifest;
+        const [inputName, outputName, inputDim] = [enc.manifest.input.name, enc.manifest.output.name, enc.inputDim];
         try {
           progress.update('raw features', 0, 1);
           const rawTest = await preNormalisationEmbeddings(path, inputName, outputName, test.pixels, test.n, inputDim);
@@ -180,7 +180,7 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
       if (enc.manifest.input_kind !== 'text' || tokenizer === null) throw new UsageError(`--setup imdb takes text encoders; ${path} takes ${enc.inputKind}`);
       if (e > 0 && enc.dim !== dim) throw new UsageError(`${path} embeds into ${enc.dim} dimensions, the first model into ${dim}`);
       dim = enc.dim;
-      const settings = [`max_tokens=${enc.manifest.max_tokens}`, `pooling=${enc.manifest.pooling}`, `tokenizer_sha256=${await sha256File(tokenizer)}`];
+      const settings = [`max_tokens=${enc.manifest.max_tokens}`, `pooling=${enc.manifest.output.pooling}`, `tokenizer_sha256=${await sha256File(tokenizer)}`];
       // The mean-pooled vectors before L2 normalisation: the L2-norm baseline reads them, the rest their normalised copy.
       const pooled = async (set: TextSet, what: string): Promise<Float32Array> => {
         progress.next();
@@ -197,7 +197,7 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
       const raw = { ref: await pooled(ref, 'ref'), test: await pooled(test, 'test'), ood: await pooled(ood, 'ood') };
       const unit = (x: Float32Array): Float32Array => normalizeRows(Float32Array.from(x), enc.dim);
       const sets: EncodedSets = { name: encoderTag(path, enc), sha256: enc.sha256, ref: unit(raw.ref), test: unit(raw.test), ood: unit(raw.ood) };
-      encoders.push(e === 0 ? { ...sets, raw: { test: raw.test, ood: raw.ood, dim: enc.dim, tensor: `${enc.manifest.output_name} mean-pooled over the attention mask` } } : sets);
+      encoders.push(e === 0 ? { ...sets, raw: { test: raw.test, ood: raw.ood, dim: enc.dim, tensor: `${enc.manifest.output.name} mean-pooled over the attention mask` } } : sets);
     } finally {
       await enc.close();
     }
