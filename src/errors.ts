@@ -49,6 +49,8 @@ export const ErrorCodes = {
   DATASET_INVALID: 'QUALM_DATASET_INVALID',
   /** A downstream model's predictions file (qualm evaluate --predictions) is malformed or does not match the test set. */
   PREDICTIONS_INVALID: 'QUALM_PREDICTIONS_INVALID',
+  /** A reference or sample source (JSONL, .npy/.f32, sidecar, Parquet, topic) holds a bad record or header. */
+  SOURCE_INVALID: 'QUALM_SOURCE_INVALID',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'QUALM_ABORTED',
 } as const;

@@ -11,7 +11,8 @@ import { ErrorCodes, QualmError } from '../errors.js';
 export async function readTopicToEnd(
   kafka: Kafka,
   topic: string,
-  onMessage: (message: KafkaMessage, partition: number) => void,
+  /** A returned promise holds the batch until it settles (backpressure for a slow reader). */
+  onMessage: (message: KafkaMessage, partition: number) => void | Promise<void>,
   opts: { signal?: AbortSignal; timeoutMs?: number } = {},
 ): Promise<number> {
   const admin = kafka.admin();
@@ -49,13 +50,18 @@ export async function readTopicToEnd(
         consumer
           .run({
             autoCommit: false,
-            eachBatch: async ({ batch }) => {
+            eachBatch: async (payload) => {
+              const { batch } = payload;
               const end = ends.get(batch.partition);
               if (end === undefined) return;
               for (const m of batch.messages) {
                 if (BigInt(m.offset) >= end) break;
-                onMessage(m, batch.partition);
+                const pending = onMessage(m, batch.partition);
                 read++;
+                if (pending !== undefined) {
+                  await pending;
+                  await payload.heartbeat();
+                }
               }
               // The batch ends at or beyond the partition's end, or at its last offset before it.
               if (BigInt(batch.lastOffset()) + 1n >= end) {

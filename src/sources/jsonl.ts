@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+import { ErrorCodes } from '../errors.js';
+import { parseSample } from '../contracts/index.js';
+import { labelValue } from './labels.js';
+import { readLines } from './lines.js';
+import { SkipCounter, SourceRecordError } from './skips.js';
+import type { Source, SourceOptions, SourceRecord } from './types.js';
+
+const LABEL_KEY = Buffer.from('"label"');
+const BLANK = /^\s*$/;
+
+/**
+ * Lines of the input wire format (README "Message formats") plus an optional top-level
+ * `label`, judged by the worker's own parseSample: a file line and a Kafka message pass or
+ * fail by the same rules. Lines are read one at a time (readLines); blank lines are skipped.
+ * `name` names the file in messages ("refs.jsonl:17: ..."); `open` gives a fresh byte stream.
+ */
+export function jsonlSource(name: string, open: () => Readable, opts: SourceOptions): Source {
+  const skips = new SkipCounter(opts.skipInvalid);
+  const maxLineBytes = opts.maxLineBytes ?? opts.spec.maxBytes;
+  async function* records(signal?: AbortSignal): AsyncGenerator<SourceRecord> {
+    for await (const l of readLines(open(), maxLineBytes, signal)) {
+      const where = `${name}:${l.line}`;
+      if (l.bytes === undefined) {
+        skips.reject(new SourceRecordError(where, ErrorCodes.OVERSIZE, `line is ${l.tooLong} bytes, the limit is ${maxLineBytes}`));
+        continue;
+      }
+      if (l.bytes.length < 64 && BLANK.test(l.bytes.toString('utf8'))) continue;
+      const parsed = parseSample(l.bytes, null, opts.spec);
+      if (!parsed.ok) {
+        skips.reject(new SourceRecordError(where, parsed.code, parsed.message));
+        continue;
+      }
+      let label: string | undefined;
+      // A second parse only for lines that may carry a label (parseSample keeps only id, input, meta).
+      if (l.bytes.includes(LABEL_KEY)) {
+        try {
+          label = labelValue((JSON.parse(l.bytes.toString('utf8')) as { label?: unknown }).label, where);
+        } catch (err) {
+          if (!(err instanceof SourceRecordError)) throw err;
+          skips.reject(err);
+          continue;
+        }
+      }
+      const { id, input, meta } = parsed.sample;
+      yield { id, input, where, ...(label === undefined ? {} : { label }), ...(meta === undefined ? {} : { meta }) };
+    }
+  }
+  return {
+    name,
+    records,
+    get skipped() {
+      return skips.report;
+    },
+  };
+}
