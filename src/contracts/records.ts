@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { SignalsWire } from '../signals.js';
 
 /** Where a record came from: the input message's coordinates. */
 export interface SourceRef {
@@ -26,33 +27,11 @@ export interface NeighborRecord {
   label: string | null;
 }
 
-/** The individual signals behind an uncertainty, all reported to the reviewer. */
-export interface SignalsRecord {
-  /** Mean distance to the k nearest references. */
-  mean_knn_distance: number;
-  /** Distance to the k-th nearest reference. */
-  kth_knn_distance: number;
-  /** Share of references whose own leave-one-out mean kNN distance is below this sample's, in [0,1]. */
-  density_percentile: number;
-  /** Mean kNN distance over the neighbours' own mean kNN distances (about 1 inside a cluster). */
-  relative_density: number;
-  /** Share of references whose own relative density is lower, in [0,1]. */
-  relative_density_percentile: number;
-  /** Distance-weighted vote share of the top neighbour label, in [0,1]; null without labels. */
-  label_agreement: number | null;
-  /** Entropy of the neighbour label distribution, normalised to [0,1]; null without labels. */
-  label_entropy: number | null;
-  /** Share of references whose own leave-one-out k-th neighbour distance is below this sample's, in [0,1]. */
-  kth_knn_percentile: number;
-  /** Vote share of the top label minus that of the second, in [0,1]; null without labels. */
-  label_margin: number | null;
-  /** Share of the neighbours that count this sample inside their own k-NN radius, in [0,1]; null for a bundle without radii. */
-  reverse_neighbor_consistency: number | null;
-  /** Share of references nearer their nearest class mean (Mahalanobis) than this sample is to its own, in [0,1]; null without the bundle's Gaussian. */
-  mahalanobis_percentile: number | null;
-  /** The same for the relative Mahalanobis distance (class minus global), in [0,1]; null without the Gaussian. */
-  relative_mahalanobis_percentile: number | null;
-}
+/**
+ * The individual signals behind an uncertainty, all reported to the reviewer: one key per row
+ * of the signal table (src/signals.ts, with each one's meaning), in its order.
+ */
+export type SignalsRecord = SignalsWire;
 
 /** Why a sample went to review, as the review record states it. */
 export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density', 'low_predicted_accuracy'] as const;

@@ -1,23 +1,7 @@
-import { encodeFloat32Base64, type RecordSource, type ReviewRecord, type ScoreRecord, type SignalsRecord } from '../contracts/index.js';
+import { encodeFloat32Base64, type RecordSource, type ReviewRecord, type ScoreRecord } from '../contracts/index.js';
 import type { IndexSnapshot, Neighbors } from '../index/index.js';
 import { explain, type FlagDecision, type Score } from '../scoring/index.js';
-
-function signalsRecord(s: Score['signals']): SignalsRecord {
-  return {
-    mean_knn_distance: s.meanKnnDistance,
-    kth_knn_distance: s.kthKnnDistance,
-    density_percentile: s.densityPercentile,
-    relative_density: s.relativeDensity,
-    relative_density_percentile: s.relativeDensityPercentile,
-    label_agreement: s.labelAgreement,
-    label_entropy: s.labelEntropy,
-    kth_knn_percentile: s.kthKnnPercentile,
-    label_margin: s.labelMargin,
-    reverse_neighbor_consistency: s.reverseNeighborConsistency,
-    mahalanobis_percentile: s.mahalanobisPercentile,
-    relative_mahalanobis_percentile: s.relativeMahalanobisPercentile,
-  };
-}
+import { signalsWire } from '../signals.js';
 
 /** Everything a score or review record is made of: one scored sample in its context. */
 export interface RecordParts<S extends RecordSource> {
@@ -44,7 +28,7 @@ export function scoreRecord<S extends RecordSource>(p: RecordParts<S>): ScoreRec
     flagged: p.decision !== null,
     reason: p.decision?.reason ?? null,
     rule: p.decision?.rule ?? null,
-    signals: signalsRecord(p.score.signals),
+    signals: signalsWire(p.score.signals),
     suggested_label: p.snapshot.labelName(p.score.suggestedLabel),
     index_version: p.snapshot.version,
     model_version: p.model.version,
@@ -62,7 +46,7 @@ export function reviewRecord<S extends RecordSource>(p: RecordParts<S> & { reado
     meta: p.meta ?? null,
     uncertainty: score.uncertainty,
     predicted_accuracy: score.predictedAccuracy,
-    signals: signalsRecord(score.signals),
+    signals: signalsWire(score.signals),
     neighbors: nb.ids.map((id, j) => ({
       ref_id: id,
       distance: nb.distances[j] as number,

@@ -1,4 +1,5 @@
 import type { Combination } from '../index/index.js';
+import { COMBINATION_FEATURE_ORDER, FEATURE_SOURCES, type FeatureOrientation, type SignalFeatureName } from '../signals.js';
 import type { Signals } from './signals.js';
 
 /**
@@ -8,26 +9,33 @@ import type { Signals } from './signals.js';
  * every worker, from the numbers stored in the bundle.
  */
 
+const ORIENT: Readonly<Record<FeatureOrientation, (v: number) => number>> = {
+  as_is: (v) => v,
+  complement: (v) => 1 - v,
+  log: (v) => Math.log(v + 1e-6),
+};
+
+/** The name of a combination feature, as a bundle stores it. */
+export type CombinationFeature = SignalFeatureName;
+
 /**
  * Every feature a combination may use, each oriented as uncertainty (larger = more likely
- * wrong), by the name stored in the bundle. A missing signal (no labels, no radii, no
- * Gaussian) gives 1, the worst value; a fit only uses the features its bundle has.
+ * wrong), by the name stored in the bundle, derived from the signal table (src/signals.ts). A
+ * missing signal (no labels, no radii, no Gaussian) gives 1, the worst value; a fit only uses
+ * the features its bundle has. In the fit's column order (COMBINATION_FEATURE_ORDER).
  */
-export const COMBINATION_FEATURES = {
-  density_percentile: (s: Signals) => s.densityPercentile,
-  kth_percentile: (s: Signals) => s.kthKnnPercentile,
-  relative_density_percentile: (s: Signals) => s.relativeDensityPercentile,
-  log_mean_knn_distance: (s: Signals) => Math.log(s.meanKnnDistance + 1e-6),
-  label_disagreement: (s: Signals) => (s.labelAgreement === null ? 1 : 1 - s.labelAgreement),
-  label_entropy: (s: Signals) => s.labelEntropy ?? 1,
-  margin_uncertainty: (s: Signals) => (s.labelMargin === null ? 1 : 1 - s.labelMargin),
-  reverse_neighbor_inconsistency: (s: Signals) => (s.reverseNeighborConsistency === null ? 1 : 1 - s.reverseNeighborConsistency),
-  mahalanobis_percentile: (s: Signals) => s.mahalanobisPercentile ?? 1,
-  relative_mahalanobis_percentile: (s: Signals) => s.relativeMahalanobisPercentile ?? 1,
-} as const satisfies Record<string, (s: Signals) => number>;
+export const COMBINATION_FEATURES: Readonly<Record<CombinationFeature, (s: Signals) => number>> = Object.fromEntries(
+  COMBINATION_FEATURE_ORDER.map((name) => {
+    const { key, orient } = FEATURE_SOURCES[name];
+    const f = ORIENT[orient];
+    return [name, (s: Signals) => {
+      const v = s[key];
+      return v === null ? 1 : f(v);
+    }];
+  }),
+) as Record<CombinationFeature, (s: Signals) => number>;
 
-export type CombinationFeature = keyof typeof COMBINATION_FEATURES;
-export const COMBINATION_FEATURE_NAMES = Object.keys(COMBINATION_FEATURES) as CombinationFeature[];
+export const COMBINATION_FEATURE_NAMES: CombinationFeature[] = [...COMBINATION_FEATURE_ORDER];
 
 function isFeature(name: string): name is CombinationFeature {
   return Object.hasOwn(COMBINATION_FEATURES, name);

@@ -6,6 +6,7 @@ import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { DriftWindow, FlagRules, oodPercentileOf, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
 import { BatchScorer, type Embedder } from './batch-scorer.js';
+import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
 
@@ -179,11 +180,10 @@ export class StreamWorker {
     for (const u of out.uncertainties) m.uncertainty.observe(u);
     out.signals.forEach((s, i) => this.drift.observe(oodPercentileOf(s), out.uncertainties[i] as number));
     for (const s of out.signals) {
-      m.signal.observe({ signal: 'density_percentile' }, s.densityPercentile);
-      m.signal.observe({ signal: 'relative_density_percentile' }, s.relativeDensityPercentile);
-      if (s.labelAgreement !== null) m.signal.observe({ signal: 'label_agreement' }, s.labelAgreement);
-      if (s.reverseNeighborConsistency !== null) m.signal.observe({ signal: 'reverse_neighbor_consistency' }, s.reverseNeighborConsistency);
-      if (s.mahalanobisPercentile !== null) m.signal.observe({ signal: 'mahalanobis_percentile' }, s.mahalanobisPercentile);
+      for (const { key, label } of METRIC_SIGNALS) {
+        const v = s[key];
+        if (v !== null) m.signal.observe({ signal: label }, v);
+      }
     }
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
     for (const code of out.dlqCodes) m.dlq.inc({ code });
