@@ -1,4 +1,5 @@
 /** Messages between the builder and its build threads (see build-thread.ts). */
+import type { BundleMetric } from './manifest.js';
 import type { ShardParams } from './shard-work.js';
 
 export interface BuildThreadData {
@@ -7,6 +8,7 @@ export interface BuildThreadData {
   readonly byteOffset: number;
   readonly length: number;
   readonly dim: number;
+  readonly metric: BundleMetric;
 }
 
 export type BuildRequest =

@@ -10,7 +10,7 @@ import { ShardWork } from './shard-work.js';
 const port = parentPort;
 if (port === null) throw new Error('build-thread must run as a worker thread');
 const data = workerData as BuildThreadData;
-const work = new ShardWork(new Float32Array(data.vectors, data.byteOffset, data.length), data.dim);
+const work = new ShardWork(new Float32Array(data.vectors, data.byteOffset, data.length), data.dim, data.metric);
 
 function reply(msg: BuildReply, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);

@@ -16,6 +16,7 @@ import {
   POINTER_FILE,
   shardFile,
   type BundleManifest,
+  type BundleMetric,
   type Combination,
 } from './manifest.js';
 import { encodeGaussian } from './gaussian-file.js';
@@ -80,9 +81,18 @@ export interface ScoringFit {
 }
 
 export interface BuildInput {
-  /** Row-major embeddings, count * dim values, L2-normalised. A SharedArrayBuffer-backed array is used by the build threads without a copy. */
+  /**
+   * Row-major embeddings, count * dim values, as the encoder returns them (L2-normalised for
+   * cosine). A SharedArrayBuffer-backed array is used by the build threads without a copy.
+   */
   embeddings: Float32Array;
   dim: number;
+  /**
+   * The HNSW distance, the encoder's metric (`encoder.metric`): cosine (default), l2 (squared
+   * Euclidean) or ip (1 - inner product, which needs rows of norm at most 1 so that distances
+   * stay non-negative). Stored in the manifest; an incremental build keeps its bundle's.
+   */
+  metric?: BundleMetric;
   ids: readonly string[];
   /** Label index per reference (-1 unknown), or null for an unlabelled reference set. */
   labels: readonly number[] | null;
@@ -136,6 +146,21 @@ export interface BuildResult {
   version: string;
   dir: string;
   manifest: BundleManifest;
+}
+
+/**
+ * The ip metric's distance, 1 - inner product, is non-negative only for rows of norm at most 1;
+ * qualm's signals read distances as non-negative (the search clamps them at 0), so larger rows
+ * are refused rather than scored wrongly.
+ */
+function checkInnerProductRows(embeddings: Float32Array, dim: number): void {
+  for (let off = 0, row = 0; off < embeddings.length; off += dim, row++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += (embeddings[off + j] as number) ** 2;
+    if (s > 1 + 1e-4) {
+      throw new QualmError(ErrorCodes.DATASET_INVALID, `reference row ${row} has L2 norm ${Math.sqrt(s).toFixed(4)}: the ip metric (distance 1 - inner product) needs rows of norm at most 1; use cosine (normalises the rows) or l2 for this model`);
+    }
+  }
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -227,6 +252,8 @@ async function gatherReferences(
   const m = snapshot.manifest;
   if (m.model.sha256 !== input.model.sha256) throw mismatch(from, `it was built with model sha256 ${m.model.sha256}, these references with ${input.model.sha256}`);
   if (m.model.dim !== dim) throw mismatch(from, `it has dimension ${m.model.dim}, these references ${dim}`);
+  const metric = input.metric ?? 'cosine';
+  if (m.metric !== metric) throw mismatch(from, `it uses the ${m.metric} metric, these references ${metric}`);
   const oldNames = m.labels?.names ?? null;
   const newNames = labels === null ? null : (input.labelNames ?? []);
   if (JSON.stringify(oldNames) !== JSON.stringify(newNames)) {
@@ -271,6 +298,8 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
   const { embeddings, dim, k } = input;
   if (embeddings.length !== input.ids.length * dim) throw new RangeError(`embeddings hold ${embeddings.length} values, expected ${input.ids.length} x ${dim}`);
   if (input.labels !== null && input.labels.length !== input.ids.length) throw new RangeError('labels and ids differ in length');
+  const metric: BundleMetric = input.metric ?? 'cosine';
+  if (metric === 'ip') checkInnerProductRows(embeddings, dim);
   const progress = opts.onProgress ?? (() => undefined);
   checkAborted(opts.signal);
   const threadsFor = (count: number): number => Math.max(1, Math.floor(opts.threads ?? (count >= PARALLEL_MIN_REFERENCES ? availableParallelism() : 1)));
@@ -305,6 +334,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
     const { rows: looRows, dist: looDist } = await buildShards({
       vectors: union.vectors,
       dim,
+      metric,
       n,
       k,
       ef: Math.max(input.efSearch ?? 100, k + 1),
@@ -423,7 +453,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
       version,
       created_at: new Date().toISOString(),
       model: { ...input.model, dim },
-      metric: 'cosine',
+      metric,
       count: n,
       hnsw: { m: hnsw.m, ef_construction: hnsw.efConstruction, random_seed: hnsw.randomSeed, ...(shards === 1 ? {} : { shards }) },
       labels: labels === null ? null : { names: [...(input.labelNames ?? [])] },

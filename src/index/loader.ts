@@ -17,6 +17,7 @@ import {
   checkManifest,
   shardFile,
   type BundleManifest,
+  type BundleMetric,
 } from './manifest.js';
 import { decodeGaussian } from './gaussian-file.js';
 import { IndexSnapshot } from './snapshot.js';
@@ -27,6 +28,8 @@ export interface LoadOptions {
   efSearch: number;
   /** When set, the bundle must have been built with this model (sha256 of the ONNX file). */
   expectModelSha256?: string;
+  /** When set, the bundle must use this distance (the encoder's metric). */
+  expectMetric?: BundleMetric;
   /** Number of references checked by the sanity queries after load. */
   sanityQueries?: number;
   /**
@@ -104,6 +107,9 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   if (opts.expectModelSha256 !== undefined && manifest.model.sha256 !== opts.expectModelSha256) {
     throw bundleInvalid(version, `built with model sha256 ${manifest.model.sha256}, but the worker runs ${opts.expectModelSha256}`);
   }
+  if (opts.expectMetric !== undefined && manifest.metric !== opts.expectMetric) {
+    throw bundleInvalid(version, `uses the ${manifest.metric} metric, but the encoder's manifest says ${opts.expectMetric}`);
+  }
   try {
     opts.checkScoring?.(manifest);
   } catch (err) {
@@ -155,7 +161,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
   /** The rows each shard holds, for the sanity queries. */
   const shardRows: { size: number; row: (i: number) => number }[] = [];
   for (const [s, f] of indexFiles.entries()) {
-    const index = new hnswlib.HierarchicalNSW('cosine', manifest.model.dim);
+    const index = new hnswlib.HierarchicalNSW(manifest.metric, manifest.model.dim);
     try {
       await index.readIndex(join(dir, f));
     } catch (err) {
@@ -203,7 +209,9 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
         throw bundleInvalid(version, `sanity query failed: reference row ${row} cannot be read back from the index: ${describeError(err)}`, err);
       }
       // Distance, not id: a training set may hold exact duplicates, and either copy is right.
-      if ((hit.distances[0] ?? 1) > 1e-3) {
+      // Under ip a row is 1 - |x|² from itself, and a longer neighbour may be nearer still.
+      const self = manifest.metric === 'ip' ? Math.max(0, 1 - snapshot.vectorOf(row).reduce((s, v) => s + v * v, 0)) : 0;
+      if ((hit.distances[0] ?? Infinity) > self + 1e-3) {
         throw bundleInvalid(version, `sanity query failed: reference ${String(ids[row])} is ${hit.distances[0]} from its own nearest neighbour`);
       }
     }

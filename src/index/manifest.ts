@@ -30,6 +30,14 @@ export const MANIFEST_FILE = 'manifest.json';
  */
 export const GAUSSIAN_FILE = 'gaussian.f64';
 
+/**
+ * The HNSW distance of a bundle, as hnswlib computes it: cosine (1 - cosine similarity), l2
+ * (squared Euclidean) or ip (1 - inner product). It must be the encoder's metric (the model
+ * manifest's); bundles written before it was stored are cosine.
+ */
+export const BUNDLE_METRICS = ['cosine', 'l2', 'ip'] as const;
+export type BundleMetric = (typeof BUNDLE_METRICS)[number];
+
 /** The HNSW file of shard `s` of a bundle with `shards` shards (`index.hnsw` when unsharded). */
 export function shardFile(s: number, shards: number): string {
   return shards === 1 ? INDEX_FILE : `index-${s}.hnsw`;
@@ -83,7 +91,8 @@ export const bundleManifestSchema = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     dim: z.number().int().positive(),
   }),
-  metric: z.literal('cosine'),
+  /** Absent in bundles written before other metrics existed: those are cosine. */
+  metric: z.enum(BUNDLE_METRICS).default('cosine'),
   count: z.number().int().positive(),
   hnsw: z.object({
     m: z.number().int().positive(),

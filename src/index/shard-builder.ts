@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { spawnThread, threadUrl } from '../util/spawn-thread.js';
 import type { BuildReply, BuildRequest, BuildThreadData } from './build-protocol.js';
+import type { BundleMetric } from './manifest.js';
 import { ShardWork, type ShardParams } from './shard-work.js';
 
 const THREAD_URL = threadUrl(import.meta.url, 'build-thread');
@@ -19,6 +20,8 @@ export interface ShardBuildInput {
   /** Row-major vectors of all n rows; backed by a SharedArrayBuffer when threads > 1. */
   vectors: Float32Array;
   dim: number;
+  /** The HNSW space of every shard. */
+  metric: BundleMetric;
   n: number;
   k: number;
   /** Query ef of the leave-one-out pass. */
@@ -128,7 +131,7 @@ function mergeGroups(groups: readonly { rows: Int32Array; dist: Float32Array }[]
 
 async function runInProcess(input: ShardBuildInput, k1: number): Promise<LeaveOneOut> {
   const { n, signal } = input;
-  const work = new ShardWork(input.vectors, input.dim);
+  const work = new ShardWork(input.vectors, input.dim, input.metric);
   const total = input.shards.reduce((s, p) => s + (p.hi - p.lo), 0);
   let before = 0;
   for (const plan of input.shards) {
@@ -155,7 +158,7 @@ async function runThreaded(input: ShardBuildInput, k1: number): Promise<LeaveOne
   const { n, shards } = input;
   const buffer = input.vectors.buffer;
   if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('a threaded build needs vectors in a SharedArrayBuffer');
-  const data: BuildThreadData = { vectors: buffer, byteOffset: input.vectors.byteOffset, length: input.vectors.length, dim: input.dim };
+  const data: BuildThreadData = { vectors: buffer, byteOffset: input.vectors.byteOffset, length: input.vectors.length, dim: input.dim, metric: input.metric };
   const sharded = shards.length > 1;
   const count = sharded ? shards.length : input.threads;
   const threads = Array.from({ length: count }, () => new BuildThread(spawnThread(THREAD_URL, data)));

@@ -1,4 +1,5 @@
 import hnswlib from 'hnswlib-node';
+import type { BundleMetric } from './manifest.js';
 
 /** HNSW construction parameters of one shard. */
 export interface ShardParams {
@@ -23,6 +24,8 @@ export class ShardWork {
   constructor(
     private readonly vectors: Float32Array,
     readonly dim: number,
+    /** The HNSW space: cosine, l2 or ip (see manifest.ts BUNDLE_METRICS). */
+    readonly metric: BundleMetric = 'cosine',
   ) {}
 
   row(i: number): number[] {
@@ -34,7 +37,7 @@ export class ShardWork {
    * bundle's shard file, for an incremental build). Returns its position here.
    */
   async open(params: ShardParams, base: string | null, adding: number): Promise<number> {
-    const index = new hnswlib.HierarchicalNSW('cosine', this.dim);
+    const index = new hnswlib.HierarchicalNSW(this.metric, this.dim);
     if (base === null) {
       index.initIndex(Math.max(1, adding), params.m, params.efConstruction, params.randomSeed);
     } else {
@@ -47,7 +50,7 @@ export class ShardWork {
 
   /** Reads a finished shard file (to query it). */
   async load(file: string): Promise<void> {
-    const index = new hnswlib.HierarchicalNSW('cosine', this.dim);
+    const index = new hnswlib.HierarchicalNSW(this.metric, this.dim);
     await index.readIndex(file);
     this.indexes.push(index);
   }

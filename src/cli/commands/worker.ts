@@ -56,6 +56,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const loadOptions: LoadOptions = {
     efSearch: config.efSearch,
     expectModelSha256: encoder.sha256,
+    expectMetric: encoder.metric,
     checkScoring: (m) => {
       if (m.scoring.combination !== undefined) checkCombination(m.scoring.combination);
     },
