@@ -143,6 +143,14 @@ export const OPTIONS = {
     description: 'Topic of reviewers\' label records ({id, label, reviewer, reviewed_at}); build-index --labels folds them, joined with their review records, into the next bundle.',
     schema: topic,
   },
+  inputFormat: {
+    env: 'QUALM_INPUT_FORMAT',
+    default: 'json',
+    unit: 'json | image',
+    description:
+      'How the worker reads an input message without a qualm-input-format header: json, the sample object ({id, input, meta}); or image, the whole value is one PNG, JPEG or WebP image and the Kafka key is its id (image models only). A qualm-input-format header (json or image) overrides it per message.',
+    schema: z.enum(['json', 'image']),
+  },
   groupId: {
     env: 'QUALM_GROUP_ID',
     default: 'qualm-worker',

@@ -1,6 +1,6 @@
 import type { IHeaders, Message } from 'kafkajs';
 import type { Config } from '../config/index.js';
-import { dlqHeaders, parseSample, type FlagReason, type InputSpec, type SourceRef } from '../contracts/index.js';
+import { dlqHeaders, messageFormat, parseSample, type FlagReason, type InputSpec, type SourceRef } from '../contracts/index.js';
 import type { ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
@@ -40,7 +40,7 @@ export class BatchScorer {
   private readonly scorer: Scorer;
 
   constructor(
-    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'scoresTopic'>,
+    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'scoresTopic'> & Partial<Pick<Config, 'inputFormat'>>,
     embedder: Embedder,
     snapshot: () => IndexSnapshot,
     policy: FlagRules,
@@ -63,7 +63,9 @@ export class BatchScorer {
     const good: (ScoreItem<SourceRef> & { readonly message: InMessage })[] = [];
     for (const m of messages) {
       const source: SourceRef = { topic, partition, offset: m.offset };
-      const parsed = parseSample(m.value, m.key, this.spec);
+      // The qualm-input-format header, else QUALM_INPUT_FORMAT: a JSON sample or a raw image.
+      const format = messageFormat(m.headers, this.config.inputFormat ?? 'json');
+      const parsed = typeof format === 'string' ? parseSample(m.value, m.key, this.spec, format) : format;
       if (parsed.ok) good.push({ sample: parsed.sample, source, message: m });
       else toDlq(m, source, parsed.code, parsed.message);
     }

@@ -1,16 +1,29 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { INPUT_ERROR_CODES, MAX_TEXT_BYTES, encodeFloat32Base64, parseSample, type InputSpec } from '../../../src/contracts/index.js';
+import {
+  IMAGE_ERROR_CODES,
+  INPUT_ERROR_CODES,
+  INPUT_FORMAT_HEADER,
+  MAX_TEXT_BYTES,
+  encodeFloat32Base64,
+  messageFormat,
+  parseSample,
+  type InputSpec,
+  type MessageFormat,
+} from '../../../src/contracts/index.js';
 
 const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 300 };
 const textSpec: InputSpec = { inputKind: 'text', embeddingDim: 3, maxBytes: 300, maxTextBytes: 40 };
+const imageSpec: InputSpec = { inputKind: 'image', embeddingDim: 3, maxBytes: 300 };
+/** The first bytes of a PNG and a little more: parsing does not decode images. */
+const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55', 'hex');
 const buf = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
 /** Every code the failures in this file produced. */
 const seen = new Set<string>();
 
-function code(value: Buffer | null, key: Buffer | null = null, s: InputSpec = spec): string {
-  const r = parseSample(value, key, s);
+function code(value: Buffer | null, key: Buffer | null = null, s: InputSpec = spec, format: MessageFormat = 'json'): string {
+  const r = parseSample(value, key, s, format);
   assert.equal(r.ok, false, 'expected a parse failure');
   if (!r.ok) seen.add(r.code);
   return r.ok ? '' : r.code;
@@ -64,8 +77,12 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { text: 'hello' } })), 'QUALM_UNSUPPORTED_INPUT');
   assert.equal(code(buf({ id: 'x', input: { text: ' \n\t ' } }), null, textSpec), 'QUALM_EMPTY_TEXT');
   assert.equal(code(buf({ id: 'x', input: { text: 'é'.repeat(21) } }), null, textSpec), 'QUALM_TEXT_TOO_LONG');
-  // INPUT_ERROR_CODES (the DLQ codes the metrics export from the start) is exactly this set.
-  assert.deepEqual([...seen].sort(), [...INPUT_ERROR_CODES].sort());
+  const header = messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('png') }, 'json');
+  assert.ok(typeof header !== 'string');
+  seen.add(header.code);
+  // INPUT_ERROR_CODES (the DLQ codes the metrics export from the start) is exactly this set and
+  // the image codes, which the image preprocessing gives (test/unit/encoder/image-preprocess.test.ts).
+  assert.deepEqual([...seen, ...IMAGE_ERROR_CODES].sort(), [...INPUT_ERROR_CODES].sort());
 });
 
 test('failure messages are readable and specific', () => {
@@ -112,4 +129,57 @@ test('the default text limit is MAX_TEXT_BYTES', () => {
   assert.equal(parseSample(buf({ id: 'x', input: { text: 'a'.repeat(MAX_TEXT_BYTES) } }), null, spec64k).ok, true);
   const r = parseSample(buf({ id: 'x', input: { text: 'a'.repeat(MAX_TEXT_BYTES + 1) } }), null, spec64k);
   assert.ok(!r.ok && r.code === 'QUALM_TEXT_TOO_LONG');
+});
+
+test('an image model takes input.image_b64 as strict base64, decoded to the bytes', () => {
+  const r = parseSample(buf({ id: 'i-1', input: { image_b64: PNG_BYTES.toString('base64') }, meta: { cam: 3 } }), null, imageSpec);
+  assert.ok(r.ok && r.sample.input.kind === 'image');
+  assert.deepEqual(r.sample.input.bytes, PNG_BYTES);
+  assert.deepEqual(r.sample.meta, { cam: 3 });
+  const failure = (input: unknown, s: InputSpec = imageSpec): [string, string] => {
+    const f = parseSample(buf({ id: 'x', input }), null, s);
+    assert.equal(f.ok, false, JSON.stringify(input));
+    return f.ok ? ['', ''] : [f.code, f.message];
+  };
+  const strict = 'input.image_b64 must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)';
+  assert.deepEqual(failure({ image_b64: '' }), ['QUALM_BAD_SCHEMA', 'input.image_b64 is empty']);
+  assert.deepEqual(failure({ image_b64: 42 }), ['QUALM_BAD_SCHEMA', 'input.image_b64 must be a base64 string, got number']);
+  assert.deepEqual(failure({ image_b64: 'iVBORw0KGgo' }), ['QUALM_BAD_SCHEMA', strict], 'unpadded');
+  assert.deepEqual(failure({ image_b64: 'iVBO Rw0K' }), ['QUALM_BAD_SCHEMA', strict], 'whitespace');
+  assert.deepEqual(failure({ image_b64: '-_8A' }), ['QUALM_BAD_SCHEMA', strict], 'url-safe alphabet');
+  assert.deepEqual(failure({}), ['QUALM_BAD_SCHEMA', 'input must hold one of image_b64 or embedding']);
+  assert.deepEqual(failure({ features: [1, 2, 3, 4] }), ['QUALM_UNSUPPORTED_INPUT', 'input kind features is not accepted by this model (it takes image_b64, or embedding)']);
+  assert.deepEqual(failure({ image_b64: 'AAAA' }, spec), ['QUALM_UNSUPPORTED_INPUT', 'input kind image_b64 is not accepted by this model (it takes features or features_b64, or embedding)']);
+  // An upstream embedding still skips the encoder.
+  assert.ok(parseSample(buf({ id: 'e', input: { embedding: [0, 0, 1] } }), null, imageSpec).ok);
+});
+
+test('a raw image message: the value is the image, the Kafka key its id, no meta; oversize still applies', () => {
+  const r = parseSample(PNG_BYTES, Buffer.from('img-9'), imageSpec, 'image');
+  assert.ok(r.ok);
+  assert.deepEqual(r.sample, { id: 'img-9', meta: undefined, input: { kind: 'image', bytes: PNG_BYTES } });
+  assert.equal(code(PNG_BYTES, null, imageSpec, 'image'), 'QUALM_MISSING_ID');
+  assert.equal(code(PNG_BYTES, Buffer.alloc(0), imageSpec, 'image'), 'QUALM_MISSING_ID');
+  assert.equal(code(null, Buffer.from('k'), imageSpec, 'image'), 'QUALM_EMPTY');
+  assert.equal(code(Buffer.alloc(301, 1), Buffer.from('k'), imageSpec, 'image'), 'QUALM_OVERSIZE');
+  assert.equal(code(PNG_BYTES, Buffer.from('k'), spec, 'image'), 'QUALM_UNSUPPORTED_INPUT');
+  assert.equal(code(PNG_BYTES, Buffer.from('x'.repeat(513)), imageSpec, 'image'), 'QUALM_BAD_SCHEMA');
+  // The same bytes read as JSON are not JSON: the format decides.
+  assert.equal(code(PNG_BYTES, Buffer.from('k'), imageSpec), 'QUALM_BAD_JSON');
+});
+
+test('messageFormat reads the qualm-input-format header, else the fallback; an unknown value is a DLQ verdict', () => {
+  assert.equal(messageFormat(undefined, 'json'), 'json');
+  assert.equal(messageFormat({}, 'image'), 'image');
+  assert.equal(messageFormat({ other: 'image' }, 'json'), 'json');
+  assert.equal(messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('image') }, 'json'), 'image');
+  assert.equal(messageFormat({ [INPUT_FORMAT_HEADER]: ' JSON ' }, 'image'), 'json');
+  assert.equal(messageFormat({ [INPUT_FORMAT_HEADER]: [Buffer.from('image'), 'image'] }, 'json'), 'image');
+  assert.deepEqual(messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('png') }, 'json'), {
+    ok: false,
+    code: 'QUALM_BAD_INPUT_FORMAT',
+    message: 'header qualm-input-format is "png", expected json or image',
+  });
+  const mixed = messageFormat({ [INPUT_FORMAT_HEADER]: ['json', 'image'] }, 'json');
+  assert.ok(typeof mixed !== 'string' && mixed.code === 'QUALM_BAD_INPUT_FORMAT' && mixed.message.includes('"json", "image"'));
 });

@@ -1,17 +1,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import sharp from 'sharp';
 import type { SampleInput } from '../../../src/contracts/index.js';
-import { encodeInputs, inputSpecFor, type InputEncoder } from '../../../src/stream/encode-inputs.js';
+import type { ImageSpec } from '../../../src/encoder/index.js';
+import { encodeInputs, inputSpecFor, type EncodedInput, type InputEncoder } from '../../../src/stream/encode-inputs.js';
 
 const DIM = 2;
+
+/** The embeddings as arrays; a rejected input as its code. */
+const shown = (out: readonly EncodedInput[]): (number[] | string)[] => out.map((z) => (z instanceof Float32Array ? Array.from(z) : z.code));
+
+/** A 2x2 grayscale image model taking flat rows of 4 raw pixel values (scale 1). */
+const imageSpec: ImageSpec = {
+  format_version: 2,
+  name: 'tiny-image',
+  version: '1',
+  input_kind: 'image',
+  input: { name: 'x', dtype: 'float32', shape: [-1, 4], layout: 'flat' },
+  preprocess: { color: 'grayscale', size: { width: 2, height: 2 }, center_crop: false, scale: 1, mean: 0, std: 1, max_pixels: 1000 },
+  output: { name: 'y', pooling: 'none', normalized: false },
+  dim: DIM,
+  metric: 'cosine',
+};
+const png = (pixels: number[], width = 2, height = 2): Promise<Buffer> =>
+  sharp(Buffer.from(pixels), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 
 /** Features rows embed to [sum, 1]; texts to [length, 2]; records every call. */
 class FakeEncoder implements InputEncoder {
   readonly dim = DIM;
   readonly calls: string[] = [];
   constructor(
-    readonly inputKind: 'features' | 'text',
+    readonly inputKind: 'features' | 'text' | 'image',
     readonly inputDim: number,
+    readonly imageSpec?: ImageSpec,
   ) {}
   embedAll(features: Float32Array, n: number): Promise<Float32Array> {
     this.calls.push(`features:${n}`);
@@ -42,7 +63,7 @@ test('texts go through embedTexts in one pass, embeddings pass through, order is
     beats++;
     return Promise.resolve();
   });
-  assert.deepEqual(out.map((z) => Array.from(z)), [[3, 2], [7, 7], [5, 2]]);
+  assert.deepEqual(shown(out), [[3, 2], [7, 7], [5, 2]]);
   assert.deepEqual(enc.calls, ['texts:2']);
   assert.equal(beats, 1, 'the heartbeat runs between text runs');
 });
@@ -58,7 +79,7 @@ test('features go through embedAll; no encoder call when every input is an embed
     16,
     () => Promise.resolve(),
   );
-  assert.deepEqual(out.map((z) => Array.from(z)), [[6, 1], [1, 1]]);
+  assert.deepEqual(shown(out), [[6, 1], [1, 1]]);
   assert.deepEqual(enc.calls, ['features:2']);
   const none = new FakeEncoder('features', 3);
   await encodeInputs(none, [{ kind: 'embedding', values: Float32Array.from([1, 0]) }], 16, () => Promise.resolve());
@@ -71,4 +92,39 @@ test('inputSpecFor follows the encoder kind', () => {
   // An encoder that does not say its kind (older fakes) takes features.
   const plain: InputEncoder = { dim: DIM, inputDim: 4, embedAll: () => Promise.resolve(new Float32Array(0)) };
   assert.equal(inputSpecFor(plain, 10).inputKind, 'features');
+});
+
+test('images are preprocessed and embedded in the same embedAll pass; a bad image is rejected with its code, the rest go on', async () => {
+  const enc = new FakeEncoder('image', 4, imageSpec);
+  const inputs: SampleInput[] = [
+    { kind: 'image', bytes: await png([1, 2, 3, 4]) },
+    { kind: 'image', bytes: Buffer.from('GIF89a not really') },
+    { kind: 'embedding', values: Float32Array.from([7, 7]) },
+    { kind: 'image', bytes: await png([10, 10, 10, 10, 10, 10], 3, 2) },
+    { kind: 'image', bytes: await png([0, 0, 0, 5]) },
+  ];
+  let beats = 0;
+  const out = await encodeInputs(enc, inputs, 16, () => {
+    beats++;
+    return Promise.resolve();
+  });
+  assert.deepEqual(shown(out), [[10, 1], 'QUALM_IMAGE_UNSUPPORTED_FORMAT', [7, 7], 'QUALM_IMAGE_BAD_SIZE', [5, 1]]);
+  assert.deepEqual(enc.calls, ['features:2'], 'one pass for the two good images');
+  assert.equal(beats, 1, 'a heartbeat after the preprocessing (the fake embedAll calls none)');
+  const rejected = out[3];
+  assert.ok(rejected !== undefined && !(rejected instanceof Float32Array));
+  assert.equal(rejected.message, 'png image is 3x2; the model takes 2x2 (no centre crop in the manifest)');
+  // Every image refused: no encoder call at all.
+  const none = new FakeEncoder('image', 4, imageSpec);
+  assert.deepEqual(shown(await encodeInputs(none, [{ kind: 'image', bytes: Buffer.from('nope') }], 16, () => Promise.resolve())), ['QUALM_IMAGE_UNDECODABLE']);
+  assert.deepEqual(none.calls, []);
+});
+
+test('an image input without an image spec is a program error, not a verdict', async () => {
+  const enc = new FakeEncoder('features', 4);
+  await assert.rejects(encodeInputs(enc, [{ kind: 'image', bytes: await png([1, 2, 3, 4]) }], 16, () => Promise.resolve()), /without an image spec/);
+});
+
+test('inputSpecFor gives image models the image spec', () => {
+  assert.deepEqual(inputSpecFor(new FakeEncoder('image', 4, imageSpec), 5000), { inputKind: 'image', embeddingDim: DIM, maxBytes: 5000 });
 });
