@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { Kafka } from 'kafkajs';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import type { LabelRecord } from '../../contracts/index.js';
@@ -20,10 +21,13 @@ import {
   type BuildResult,
   type BundleManifest,
   type SubsampleSpec,
+  ReservoirSampler,
 } from '../../index/index.js';
 import { createLogger } from '../../logging/index.js';
 import { fitCombination } from '../../eval/index.js';
 import { referenceScorer } from '../../scoring/index.js';
+import { LabelCollector, SkipCounter, SourceRecordError, mergeSkips, openSource, type SkipReport, type Source, type SourceOptions, type SourceRecord } from '../../sources/index.js';
+import { encodeInputs, inputSpecFor } from '../../stream/encode-inputs.js';
 import { createKafka, readTopicToEnd } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
@@ -33,6 +37,9 @@ import { stopOnSignals } from '../stop-signals.js';
 export const HELP = `qualm build-index: write a new reference bundle (full, incremental, or from reviewed labels)
 
 Usage: qualm build-index [--limit N | --range A:B] [--subsample reservoir|stratified --max-references N [--seed S]]
+                         [--from VERSION|current] [--k K] [--batch B]
+       qualm build-index --references PATH|-|topic:NAME|builtin:NAME[/SPLIT] [--dim D] [--sidecar FILE]
+                         [--skip-invalid] [--limit N] [--subsample ... --max-references N [--seed S]]
                          [--from VERSION|current] [--k K] [--batch B]
        qualm build-index --labels [--from VERSION|current]
 
@@ -45,17 +52,36 @@ then deletes versions beyond the newest QUALM_BUNDLE_RETAIN. Prints the bundle a
 Incremental (--from): the new references are added to an earlier bundle's, which are read back
 from its index, never embedded again; the statistics are recomputed over the union.
 
+--references: the references come from a file, stdin, a topic or a built-in set instead
+(docs/sources.md): JSONL in the input wire format plus an optional label per line
+(.jsonl/.ndjson, or - for stdin), precomputed embeddings (.npy float32 [N, D], or raw .f32
+with --dim) with ids and labels from a --sidecar (JSONL {id,label} or CSV id,label), Parquet,
+topic:NAME (read to its end), or builtin:fashion-mnist[/train|t10k], builtin:mnist,
+builtin:imdb[/train|test], builtin:spam-assassin. Records are streamed and embedded in runs
+of --batch; embedding inputs skip the encoder. Label names come from the data (numeric order
+when every label is an integer, else code-unit order); an unlabelled source gives a
+label-free bundle.
+
 --labels: reads QUALM_LABELS_TOPIC and QUALM_REVIEW_TOPIC to their ends, joins each reviewer's
 label with the review record of the same sample (which carries its embedding) and adds those
 samples, with their labels, to the bundle named by --from (default: the current one) as
 references review:<id>. Nothing is encoded; with nothing new to add, no bundle is written.
 
 Options:
-  --limit N            use the first N training images (default: all)
+  --references SPEC    build from this source (see above) instead of Fashion-MNIST train
+  --dim D              values per row of a raw .f32 file
+  --sidecar FILE       ids and labels of a .npy/.f32 file, line i for row i (.jsonl or .csv)
+  --skip-invalid       count and skip bad records (reported in the output and the manifest)
+                       instead of stopping at the first; also drops unlabelled records of a
+                       source whose other records have labels
+  --limit N            use the first N training images (default: all), or the first N
+                       records of --references
   --range A:B          use training images A..B-1 (e.g. the ones a --from bundle lacks)
   --subsample M        keep only --max-references of the selected images, chosen before
                        embedding: reservoir (uniform) or stratified (each label's share, at
-                       least 50 per label); see docs/bundle-format.md for the trade-off
+                       least 50 per label); see docs/bundle-format.md for the trade-off.
+                       With --references, reservoir runs on the stream, and stratified reads
+                       the source twice (its labels first), so not from stdin
   --max-references N   size of the subsample
   --seed S             seed of the subsample (default: 1)
   --from V             extend bundle V ("current": the one CURRENT names)
@@ -115,6 +141,7 @@ export async function buildFashionMnistBundle(config: Config, opts: BuildIndexOp
       labels: rows.map((r) => train.labels[r] as number),
       labelNames: train.labelNames,
       model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
+      metric: encoder.metric,
       source: {
         dataset: train.name,
         origin: train.origin,
@@ -130,6 +157,227 @@ export async function buildFashionMnistBundle(config: Config, opts: BuildIndexOp
       ...(opts.from === undefined ? {} : { from: { dir: config.bundleDir, version: opts.from } }),
     };
     return await buildBundle(config.bundleDir, input, { onProgress: onBuildProgress(progress), ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+  } finally {
+    await encoder.close();
+  }
+}
+
+export interface ReferencesOptions {
+  /** Source spec: PATH, -, topic:NAME or builtin:NAME[/SPLIT] (see sources/). */
+  references: string;
+  /** Values per row of a raw .f32 file. */
+  dim?: number;
+  /** Ids and labels of a .npy/.f32 file. */
+  sidecar?: string;
+  skipInvalid: boolean;
+  /** Use the first `limit` usable records. */
+  limit?: number;
+  subsample?: SubsampleSpec;
+  from?: string;
+  k: number;
+  batch: number;
+  signal?: AbortSignal;
+  /** Needed by topic:NAME sources. */
+  kafka?: Kafka;
+  /** Where the read progress goes (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** Records between two progress lines while reading a source. */
+const READ_PROGRESS_EVERY = 100_000;
+
+/**
+ * Row-major embeddings appended row by row into one Float32Array whose capacity doubles,
+ * with their ids and labels; no per-row arrays are kept.
+ */
+class EmbeddingRows {
+  private data: Float32Array;
+  private n = 0;
+  readonly ids: string[] = [];
+  readonly labels: LabelCollector;
+
+  constructor(
+    readonly dim: number,
+    labelNames: readonly string[] | undefined,
+  ) {
+    this.data = new Float32Array(dim * 1024);
+    this.labels = new LabelCollector(labelNames);
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  add(record: SourceRecord, embedding: Float32Array): void {
+    if ((this.n + 1) * this.dim > this.data.length) {
+      const grown = new Float32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set(embedding, this.n * this.dim);
+    this.n++;
+    this.ids.push(record.id);
+    this.labels.add(record.label, record.where);
+  }
+
+  /** The rows kept (keep[i] = 1), compacted in place; all of them without a mask. */
+  rows(keep: Uint8Array | null): { embeddings: Float32Array; ids: string[] } {
+    if (keep === null) return { embeddings: this.data.subarray(0, this.n * this.dim), ids: this.ids };
+    let m = 0;
+    const ids: string[] = [];
+    for (let i = 0; i < this.n; i++) {
+      if (keep[i] !== 1) continue;
+      if (m !== i) this.data.copyWithin(m * this.dim, i * this.dim, (i + 1) * this.dim);
+      ids.push(this.ids[i] as string);
+      m++;
+    }
+    return { embeddings: this.data.subarray(0, m * this.dim), ids };
+  }
+}
+
+/** An `embedding` record as the metric wants it: L2-normalised for cosine (a zero vector is refused), as given otherwise. */
+function referenceEmbedding(values: Float32Array, normalise: boolean, where: string): Float32Array {
+  if (!normalise) return values;
+  let s = 0;
+  for (const v of values) s += v * v;
+  if (!(s > 0)) throw new SourceRecordError(where, 'zero_embedding', 'input.embedding is all zeros, which the cosine metric cannot normalise');
+  const out = new Float32Array(values.length);
+  const inv = 1 / Math.sqrt(s);
+  for (let i = 0; i < values.length; i++) out[i] = (values[i] as number) * inv;
+  return out;
+}
+
+/**
+ * The record indices a stratified subsample keeps, from a first pass over the source that
+ * reads only the labels (a second source is opened for the embedding pass, so stdin cannot
+ * be stratified).
+ */
+async function stratifiedRows(open: () => Promise<Source>, spec: SubsampleSpec, limit: number | undefined, signal: AbortSignal | undefined): Promise<Set<number>> {
+  const source = await open();
+  const codes = new Map<string, number>();
+  const labels: number[] = [];
+  for await (const r of source.records(signal)) {
+    if (limit !== undefined && labels.length >= limit) break;
+    let c = -1;
+    if (r.label !== undefined) {
+      c = codes.get(r.label) ?? codes.size;
+      codes.set(r.label, c);
+    }
+    labels.push(c);
+  }
+  return new Set(subsampleRows(spec, labels.length, labels));
+}
+
+/**
+ * Builds a bundle from any source (sources/openSource): records are read as a stream,
+ * embedded in runs of `batch` as they arrive (`embedding` records skip the encoder), and
+ * appended to one growable array; label names come from the data (a built-in's declared
+ * order, else labelOrder), an unlabelled source gives a label-free bundle. Subsampling:
+ * reservoir on the stream (seeded; the left-out records are never embedded), or stratified
+ * with a first pass that reads the labels (not for stdin).
+ */
+export async function buildReferencesBundle(config: Config, opts: ReferencesOptions): Promise<BuildResult & { skipped: SkipReport }> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const signal = opts.signal;
+  if (opts.subsample?.method === 'stratified' && opts.references === '-') {
+    throw new UsageError('--subsample stratified reads the source twice (labels first), which stdin cannot give: use --subsample reservoir, or a file');
+  }
+  // The encoder is opened even when every record is an embedding: the bundle records the model it belongs to.
+  const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
+  try {
+    const spec = inputSpecFor(encoder, config.maxMessageBytes);
+    const sourceOptions: SourceOptions = {
+      spec,
+      skipInvalid: opts.skipInvalid,
+      ...(opts.dim === undefined ? {} : { dim: opts.dim }),
+      ...(opts.sidecar === undefined ? {} : { sidecar: opts.sidecar }),
+      ...(opts.kafka === undefined ? {} : { kafka: opts.kafka }),
+    };
+    const open = (): Promise<Source> => openSource(opts.references, sourceOptions);
+    const stratified = opts.subsample?.method === 'stratified' ? await stratifiedRows(open, opts.subsample, opts.limit, signal) : null;
+    const source = await open();
+    const dim = encoder.dim;
+    // Where the bundle metric decides: cosine rows are unit length (the encoder normalises its own output).
+    const normalise = encoder.metric === 'cosine';
+    const rows = new EmbeddingRows(dim, source.labelNames);
+    const rejected = new SkipCounter(opts.skipInvalid);
+    const between = (): Promise<void> => {
+      signal?.throwIfAborted();
+      return Promise.resolve();
+    };
+    const embed = async (records: readonly SourceRecord[]): Promise<void> => {
+      if (records.length === 0) return;
+      const out = await encodeInputs(encoder, records.map((r) => r.input), opts.batch, between, signal === undefined ? {} : { signal });
+      records.forEach((r, i) => {
+        const e = out[i];
+        try {
+          if (e === undefined) throw new RangeError('encodeInputs gave fewer results than inputs');
+          if (!(e instanceof Float32Array)) throw new SourceRecordError(r.where, e.code, e.message);
+          rows.add(r, r.input.kind === 'embedding' ? referenceEmbedding(e, normalise, r.where) : e);
+        } catch (err) {
+          if (!(err instanceof SourceRecordError)) throw err;
+          rejected.reject(err);
+        }
+      });
+    };
+
+    const reservoir = opts.subsample?.method === 'reservoir' ? new ReservoirSampler(opts.subsample.size, opts.subsample.seed) : null;
+    const kept: { i: number; r: SourceRecord }[] = [];
+    let pending: SourceRecord[] = [];
+    let seen = 0;
+    for await (const r of source.records(signal)) {
+      if (opts.limit !== undefined && seen >= opts.limit) break;
+      const i = seen++;
+      if (seen % READ_PROGRESS_EVERY === 0) log(`build-index: read ${seen} records from ${source.name}`);
+      if (reservoir !== null) {
+        const slot = reservoir.offer();
+        if (slot >= 0) kept[slot] = { i, r };
+        continue;
+      }
+      if (stratified !== null && !stratified.has(i)) continue;
+      pending.push(r);
+      if (pending.length >= opts.batch) {
+        await embed(pending);
+        pending = [];
+      }
+    }
+    if (reservoir !== null) {
+      // The reservoir in stream order, embedded now: the records it dropped never reach the encoder.
+      kept.sort((a, b) => a.i - b.i);
+      for (let s = 0; s < kept.length; s += opts.batch) await embed(kept.slice(s, s + opts.batch).map((x) => x.r));
+    } else {
+      await embed(pending);
+    }
+    log(`build-index: read ${seen} records from ${source.name}, embedded ${rows.count}`);
+
+    const collected = rows.labels.finish(opts.skipInvalid);
+    const skipped = mergeSkips(mergeSkips(source.skipped, rejected.report), collected.skipped);
+    const { embeddings, ids } = rows.rows(collected.keep);
+    if (ids.length === 0) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${source.name} holds no usable record (${skipped.total} skipped)`);
+    const input: BuildInput = {
+      embeddings,
+      dim,
+      ids,
+      labels: collected.labels,
+      labelNames: collected.labelNames,
+      model: { name: encoder.manifest.name, version: encoder.manifest.version, sha256: encoder.sha256 },
+      metric: encoder.metric,
+      source: {
+        references: opts.references,
+        count: ids.length,
+        skipped,
+        ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+        ...(opts.subsample === undefined ? {} : { subsample: { ...opts.subsample, of: seen, kept: ids.length } }),
+      },
+      k: opts.k,
+      densityWeight: config.densityWeight,
+      referenceScore: referenceScorer({ densityWeight: config.densityWeight, numLabels: collected.labelNames?.length ?? 0 }),
+      fitScoring,
+      efSearch: config.efSearch,
+      ...(opts.from === undefined ? {} : { from: { dir: config.bundleDir, version: opts.from } }),
+    };
+    const res = await buildBundle(config.bundleDir, input, { onProgress: onBuildProgress(new Progress()), ...(signal === undefined ? {} : { signal }) });
+    return { ...res, skipped };
   } finally {
     await encoder.close();
   }
@@ -227,6 +475,10 @@ export async function run(argv: string[], config: Config): Promise<number> {
     seed: { type: 'string' },
     from: { type: 'string' },
     labels: { type: 'boolean' },
+    references: { type: 'string' },
+    dim: { type: 'string' },
+    sidecar: { type: 'string' },
+    'skip-invalid': { type: 'boolean' },
     k: { type: 'string' },
     batch: { type: 'string' },
   });
@@ -276,8 +528,32 @@ export async function run(argv: string[], config: Config): Promise<number> {
       console.log(summary(res, pruned, t0, folded));
       return 0;
     }
+    if (values.references === undefined && (values.dim !== undefined || values.sidecar !== undefined || values['skip-invalid'] === true)) {
+      throw new UsageError('--dim, --sidecar and --skip-invalid go with --references');
+    }
     const from = await resolveFrom(config, values.from);
     const subsample = parseSubsample(values.subsample, values['max-references'], values.seed);
+    if (values.references !== undefined) {
+      if (values.range !== undefined) throw new UsageError('--range selects Fashion-MNIST images; with --references use --limit');
+      const references = values.references;
+      const res = await buildReferencesBundle(config, {
+        references,
+        ...(values.dim === undefined ? {} : { dim: intFlag('dim', values.dim, 0, 1) }),
+        ...(values.sidecar === undefined ? {} : { sidecar: values.sidecar }),
+        skipInvalid: values['skip-invalid'] === true,
+        ...(values.limit === undefined ? {} : { limit: intFlag('limit', values.limit, 0, 1) }),
+        ...(subsample === undefined ? {} : { subsample }),
+        ...(from === undefined ? {} : { from }),
+        k,
+        batch: intFlag('batch', values.batch, 512, 1),
+        signal: stop.signal,
+        ...(references.startsWith('topic:') ? { kafka: createKafka(config, createLogger(config.logLevel), '-build-index') } : {}),
+      });
+      const pruned = await pruneBundles(config.bundleDir, config.bundleRetain);
+      const labels = res.manifest.labels;
+      console.log(summary(res, pruned, t0, { references, labels: labels === null ? null : labels.names, skipped: res.skipped, ...(from === undefined ? {} : { from }) }));
+      return 0;
+    }
     const res = await buildFashionMnistBundle(config, {
       ...(values.limit === undefined ? {} : { limit: intFlag('limit', values.limit, 0, 2) }),
       ...(values.range === undefined ? {} : { range: parseRange(values.range) }),
