@@ -30,7 +30,7 @@ export interface Neighbors {
   readonly ids: readonly string[];
   /** Label index per neighbour (into the bundle's label names), or -1 when unknown; null when the bundle has no labels. */
   readonly labels: readonly number[] | null;
-  /** Cosine distances (1 - cosine similarity), ascending. */
+  /** Distances under the bundle's metric (cosine: 1 - cosine similarity; l2: squared Euclidean; ip: 1 - inner product, clamped at 0), ascending. */
   readonly distances: readonly number[];
   /** Each neighbour's own leave-one-out mean distance to its k nearest other references. */
   readonly radii: readonly number[];

@@ -1,12 +1,13 @@
 // The real ONNX encoder on its inference thread.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist } from '../../src/datasets/index.js';
 import { OnnxEncoder } from '../../src/encoder/index.js';
+import { packageRoot } from '../../src/util/package-root.js';
 
 const MODEL = loadConfig(process.env).modelPath;
 const tmp = mkdtempSync(join(tmpdir(), 'qualm-enc-'));
@@ -69,4 +70,160 @@ test('a missing or inconsistent model is refused with QUALM_MODEL_INVALID', asyn
   writeFileSync(join(tmp, 'junk.onnx'), 'not a model');
   copyFileSync(MODEL.replace(/\.onnx$/, '.json'), join(tmp, 'junk.json'));
   await assert.rejects(OnnxEncoder.open(join(tmp, 'junk.onnx')), /cannot load model/);
+});
+
+// ---- Format 2 manifests on the real models: a copy of the .onnx in a temp dir, the manifest written beside it.
+
+let copies = 0;
+/** A copy of `model` (a symlink for a large one) in its own temp dir, with `manifest` beside it (and the tokenizer for text). */
+function withManifest(model: string, manifest: Record<string, unknown>, opts: { link?: boolean; tokenizer?: string } = {}): string {
+  const dir = join(tmp, `m${copies++}`);
+  mkdirSync(dir);
+  const path = join(dir, 'model.onnx');
+  if (opts.link === true) symlinkSync(model, path);
+  else copyFileSync(model, path);
+  if (opts.tokenizer !== undefined) symlinkSync(opts.tokenizer, join(dir, 'tokenizer.json'));
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+  return path;
+}
+
+const demoV2 = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  format_version: 2,
+  name: 'fmnist-simclr',
+  version: '2',
+  input_kind: 'features',
+  input: { name: 'pixels', shape: [-1, 784] },
+  output: { name: 'embedding', normalized: true },
+  dim: 128,
+  ...over,
+});
+
+const maxDiff = (a: Float32Array, b: Float32Array): number => {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+};
+
+test('a format 2 manifest that reshapes the demo input to [-1, 1, 28, 28] is refused: the model fixes [N, 784]', async () => {
+  const path = withManifest(MODEL, demoV2({ input: { name: 'pixels', shape: [-1, 1, 28, 28] } }));
+  await assert.rejects(OnnxEncoder.open(path), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'QUALM_MODEL_INVALID');
+    assert.match(e.message, /input\.shape: the model's input "pixels" has shape \["N", 784\] \(2-d\), the manifest says \[-1, 1, 28, 28\]/);
+    return true;
+  });
+  // A dtype, an output dimension and a pooling the model cannot have are refused too, each by its field.
+  await assert.rejects(OnnxEncoder.open(withManifest(MODEL, demoV2({ input: { name: 'pixels', dtype: 'uint8', shape: [-1, 784] } }))), /input\.name: the model's input "pixels" is float32, the manifest expects uint8/);
+  await assert.rejects(OnnxEncoder.open(withManifest(MODEL, demoV2({ dim: 64 }))), /dim: the model's output "embedding" has 128 values per row/);
+  await assert.rejects(OnnxEncoder.open(withManifest(MODEL, demoV2({ output: { name: 'embedding', pooling: 'cls' } }))), /output\.pooling: .*pooling cls expects \[batch, tokens, dim\]/);
+});
+
+test('features preprocess scale 1/255 on 0..255 values embeds as the format 1 manifest on 0..1 values', async () => {
+  const set = loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]);
+  const n = 37;
+  const unit = set.pixels.subarray(0, n * 784);
+  const bytes = Float32Array.from(unit, (v) => Math.round(v * 255));
+  const v1 = await OnnxEncoder.open(MODEL);
+  const v2 = await OnnxEncoder.open(withManifest(MODEL, demoV2({ preprocess: { scale: 1 / 255 } })));
+  try {
+    assert.equal(v2.manifest.format_version, 2);
+    assert.equal(v1.manifest.input_kind === 'features' && v1.manifest.input.shape[1], 784, 'format 1 reads as format 2');
+    const a = await v1.embed(unit, n);
+    const b = await v2.embedAll(bytes, n, 10);
+    assert.ok(maxDiff(a, b) < 1e-5, `max difference ${maxDiff(a, b)}`);
+    // The caller's buffer is not touched by the preprocessing on the thread.
+    assert.equal(bytes[Math.floor(bytes.length / 2)], Math.round((unit[Math.floor(bytes.length / 2)] as number) * 255));
+    // Per-feature mean/std: ((x / 255) - 0.5) / 0.5 is not the same input, and gives other rows.
+    const v3 = await OnnxEncoder.open(withManifest(MODEL, demoV2({ preprocess: { scale: 1 / 255, mean: new Array(784).fill(0.5), std: [0.5] } })));
+    try {
+      assert.ok(maxDiff(a, await v3.embed(bytes, n)) > 1e-2);
+      assert.ok(maxDiff(await v3.embed(bytes, n), await v1.embed(Float32Array.from(unit, (v) => (v - 0.5) / 0.5), n)) < 1e-5);
+    } finally {
+      await v3.close();
+    }
+  } finally {
+    await v1.close();
+    await v2.close();
+  }
+});
+
+test('a fixed batch size runs exactly that many rows, padding the last run and dropping the padding', async () => {
+  const set = loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]);
+  const n = 10;
+  const rows = set.pixels.subarray(0, n * 784);
+  const free = await OnnxEncoder.open(MODEL);
+  const fixed = await OnnxEncoder.open(withManifest(MODEL, demoV2({ input: { name: 'pixels', shape: [4, 784] } })));
+  try {
+    assert.equal(fixed.inputDim, 784);
+    const a = await free.embed(rows, n);
+    const b = await fixed.embed(rows, n);
+    assert.equal(b.length, n * 128);
+    assert.ok(maxDiff(a, b) < 1e-5);
+    assert.ok(maxDiff(a.subarray(0, 3 * 128), await fixed.embed(rows.subarray(0, 3 * 784), 3)) < 1e-5);
+  } finally {
+    await free.close();
+    await fixed.close();
+  }
+});
+
+test('an image model with the flat layout takes preprocessed rows through embed, like the features model', async () => {
+  const set = loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]);
+  const image = await OnnxEncoder.open(
+    withManifest(MODEL, demoV2({ input_kind: 'image', input: { name: 'pixels', shape: [-1, 784], layout: 'flat' }, preprocess: { color: 'grayscale', size: { width: 28, height: 28 } } })),
+  );
+  const features = await OnnxEncoder.open(MODEL);
+  try {
+    assert.equal(image.inputKind, 'image');
+    assert.equal(image.inputDim, 784);
+    assert.equal(image.imageSpec?.preprocess.color, 'grayscale');
+    assert.equal(features.imageSpec, undefined);
+    const rows = set.pixels.subarray(0, 6 * 784);
+    assert.ok(maxDiff(await image.embedAll(rows, 6, 4), await features.embed(rows, 6)) < 1e-5);
+    await assert.rejects(image.embedTexts(['a']), /takes image, not text/);
+  } finally {
+    await image.close();
+    await features.close();
+  }
+});
+
+const MINILM = join(packageRoot(), '.cache', 'minilm');
+const minilmV2 = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  format_version: 2,
+  name: 'all-MiniLM-L6-v2',
+  version: '2',
+  input_kind: 'text',
+  tokenizer: 'tokenizer.json',
+  max_tokens: 256,
+  input_names: { input_ids: 'input_ids', attention_mask: 'attention_mask', token_type_ids: 'token_type_ids' },
+  output: { name: 'last_hidden_state', pooling: 'mean' },
+  dim: 384,
+  ...over,
+});
+
+test('text models: cls pooling, a prefix, and the l2 metric returning rows as pooled', async () => {
+  const texts = ['a quiet film about the sea', 'terrible acting, I left early', 'query: a quiet film about the sea'];
+  const open = (over: Record<string, unknown>): Promise<OnnxEncoder> =>
+    OnnxEncoder.open(withManifest(join(MINILM, 'model.onnx'), minilmV2(over), { link: true, tokenizer: join(MINILM, 'tokenizer.json') }));
+  const v1 = await OnnxEncoder.open(join(MINILM, 'model.onnx'));
+  const mean = await open({});
+  const cls = await open({ output: { name: 'last_hidden_state', pooling: 'cls' } });
+  const prefixed = await open({ prefix: 'query: ' });
+  const l2 = await open({ metric: 'l2' });
+  try {
+    const base = await v1.embedTexts(texts);
+    assert.ok(maxDiff(base, await mean.embedTexts(texts)) < 1e-6, 'format 2 mean pooling = format 1');
+    const c = await cls.embedTexts(texts);
+    assert.ok(maxDiff(base, c) > 1e-2, 'cls differs from the mean');
+    for (let r = 0; r < texts.length; r++) assert.ok(Math.abs(Math.hypot(...c.subarray(r * 384, (r + 1) * 384)) - 1) < 1e-5);
+    // The prefix goes before each text: "x" with prefix "query: " is "query: x" without.
+    const p = await prefixed.embedTexts(texts.slice(0, 1));
+    assert.ok(maxDiff(p, base.subarray(2 * 384, 3 * 384)) < 1e-5);
+    // l2: the mean-pooled rows as they are (not unit length), the same as normalize: false.
+    assert.equal(l2.metric, 'l2');
+    const raw = await l2.embedTexts(texts);
+    assert.ok(maxDiff(raw, await v1.embedTexts(texts, { normalize: false })) < 1e-6);
+    assert.ok(Math.abs(Math.hypot(...raw.subarray(0, 384)) - 1) > 0.05);
+  } finally {
+    for (const e of [v1, mean, cls, prefixed, l2]) await e.close();
+  }
 });
