@@ -209,7 +209,7 @@ test('worker: raw PNG messages and image_b64 JSON score as the same images sent 
   for (const [m, code] of bad) {
     const got = byKey.get(m.key?.toString() ?? '(no key)');
     assert.ok(got !== undefined, `DLQ record for ${String(m.key)}`);
-    const info = readDlqHeaders(got.headers as Record<string, unknown>);
+    const info = readDlqHeaders(got.headers);
     assert.equal(info?.code, code, `code of ${String(m.key)}: ${info?.message}`);
     assert.ok((info?.message.length ?? 0) > 10, 'a readable reason');
     assert.deepEqual(got.value, Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value as string), 'original bytes preserved');
