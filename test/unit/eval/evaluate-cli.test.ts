@@ -18,3 +18,22 @@ test('qualm evaluate refuses an unknown setup and bad limits as usage errors (ex
   assert.match(bad.stderr, /--setup must be fashion-mnist/);
   assert.equal(run(['evaluate', '--setup', 'fashion-mnist', '--limit-test', 'many']).status, 2);
 });
+
+test('qualm evaluate: --setup and --references are exclusive, own data needs --references and --test, and the flags do not mix (exit 2)', () => {
+  const both = run(['evaluate', '--setup', 'fashion-mnist', '--references', 'refs.jsonl', '--test', 'test.jsonl']);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--setup and --references are exclusive/);
+  const noTest = run(['evaluate', '--references', 'refs.jsonl']);
+  assert.equal(noTest.status, 2);
+  assert.match(noTest.stderr, /needs both --references SPEC and --test SPEC/);
+  const onlyPredictions = run(['evaluate', '--predictions', 'p.jsonl']);
+  assert.equal(onlyPredictions.status, 2);
+  assert.match(onlyPredictions.stderr, /needs both --references SPEC and --test SPEC/);
+  const models = run(['evaluate', '--references', 'refs.jsonl', '--test', 'test.jsonl', '--models', 'a.onnx']);
+  assert.equal(models.status, 2);
+  assert.match(models.stderr, /--models belong to --setup; with --references use --model/);
+  const setupWithModel = run(['evaluate', '--setup', 'imdb', '--model', 'a.onnx']);
+  assert.equal(setupWithModel.status, 2);
+  assert.match(setupWithModel.stderr, /--model go with --references, not --setup/);
+  assert.match(run(['evaluate', '--help']).stdout, /--predictions PATH/);
+});
