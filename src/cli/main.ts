@@ -5,8 +5,10 @@ import * as buildIndex from './commands/build-index.js';
 import * as demo from './commands/demo.js';
 import * as evaluate from './commands/evaluate.js';
 import * as label from './commands/label.js';
+import * as model from './commands/model.js';
 import * as probe from './commands/probe.js';
 import * as produce from './commands/produce.js';
+import * as score from './commands/score.js';
 import * as worker from './commands/worker.js';
 
 interface Command {
@@ -22,6 +24,8 @@ const COMMANDS: Record<string, Command> = {
   demo,
   probe,
   evaluate,
+  score,
+  model,
 };
 
 /** The command names `qualm <command>` accepts. */
@@ -39,6 +43,8 @@ Commands:
   demo          the whole path on a local Kafka broker, with a live summary
   probe         linear-probe accuracy of the encoder on Fashion-MNIST (for the model card)
   evaluate      rank qualm's uncertainty and baselines against a downstream probe's errors
+  score         score a file or stdin offline against the current bundle (JSONL or CSV out)
+  model         write a starter manifest for an ONNX encoder (init), or try it on a dummy batch (check)
 
 Run 'qualm <command> --help' for a command's options. Configuration comes from environment
 variables (or a JSON file named by QUALM_CONFIG_FILE): see the README.`;

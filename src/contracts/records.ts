@@ -10,12 +10,10 @@ export interface SourceRef {
 
 /**
  * Where an offline record came from (`qualm score`): the input file as named on the command
- * line (`-` for stdin) and the 1-based line number.
+ * line (`-` for stdin) and the 1-based line number of a line file (JSONL), or the 0-based row
+ * of a row file (.npy, .f32, .parquet).
  */
-export interface FileRef {
-  file: string;
-  line: number;
-}
+export type FileRef = { file: string; line: number } | { file: string; row: number };
 
 /** The source of a score or review record: Kafka coordinates, a file line, or null when unknown. */
 export type RecordSource = SourceRef | FileRef | null;
