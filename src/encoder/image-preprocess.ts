@@ -157,7 +157,8 @@ async function prepareOne(bytes: Buffer, spec: ImageSpec, g: ImageGeometry, luts
   }
   if ('unsupported' in sniffed) return failure(ErrorCodes.IMAGE_UNSUPPORTED_FORMAT, `${sniffed.unsupported} images are not accepted; send PNG, JPEG or WebP`);
   const format = sniffed.format;
-  const options = { failOn: 'error', limitInputPixels: pre.max_pixels } as const;
+  // Pixel values as stored, as PIL reads them: an embedded ICC profile is not applied.
+  const options = { failOn: 'error', limitInputPixels: pre.max_pixels, ignoreIcc: true } as const;
 
   // The header first: the size is known before a single pixel is decoded.
   let width: number;

@@ -123,6 +123,18 @@ test('shortest-edge resize keeps the aspect ratio (long side truncated, as torch
   close(values(up), new Array<number>(45).fill(200 / 255));
 });
 
+test('a bilinear reduction is Pillow\'s antialiased bilinear inside the image; the border extends the edge pixel', async () => {
+  // A 12x1 ramp 0, 20, ..., 220 reduced 3x to 4x1. Pillow (torchvision's Resize) puts output i at
+  // source x = 3(i + 0.5) and weighs source pixel j by the triangle 1 - |j + 0.5 - x| / 3. For
+  // i = 1 (x = 4.5): j = 4 weighs 1, j = 3, 5 weigh 2/3, j = 2, 6 weigh 1/3, sum 3:
+  //   (80 + (60 + 100) * 2/3 + (40 + 120) / 3) / 3 = 80; likewise i = 2 gives 140.
+  // At i = 0 (x = 1.5) the weight of j = -1 (1/3) falls outside: Pillow renormalises (25),
+  // libvips repeats pixel 0 there: (0/3 + 0 * 2/3 + 20 + 40 * 2/3 + 60/3) / 3 = 22.2 -> 22; i = 3 mirrors it (198).
+  const ramp = await encode(Array.from({ length: 12 }, (_, i) => 20 * i), 12, 1, 1);
+  const [r] = await preprocessImages(spec('flat', 'grayscale', 4, 1, { resize: { width: 4, height: 1 }, scale: 1 }), [ramp]);
+  assert.deepEqual(values(r), [22, 80, 140, 198]);
+});
+
 test('alpha is composited onto black; JPEG and WebP decode like PNG', async () => {
   const rgba = await encode([200, 100, 50, 0, 200, 100, 50, 255, 255, 255, 255, 128], 3, 1, 4);
   const [r] = await preprocessImages(spec('NCHW', 'rgb', 3, 1, { scale: 1 }), [rgba]);
