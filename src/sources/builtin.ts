@@ -78,6 +78,13 @@ export function builtinSource(spec: string, opts: SourceOptions): Source {
   const s = split ?? splits[0] ?? '';
   if (!splits.includes(s)) throw builtinError(spec, `${name} has the splits ${splits.join(', ')}, not ${JSON.stringify(s)}`);
   const label = `builtin:${name}${splits.length > 1 ? `/${s}` : ''}`;
+  // The model kind is checked before a set is loaded (IMDB is 25,000 reviews).
+  const texts = set === 'imdb' || set === 'spam-assassin';
+  if (texts && opts.spec.inputKind !== 'text') throw builtinError(label, `gives texts, the model takes ${opts.spec.inputKind}`);
+  if (!texts && (opts.spec.inputKind !== 'features' || opts.spec.inputDim !== 784)) {
+    const takes = opts.spec.inputKind === 'features' ? `features of ${opts.spec.inputDim} values` : opts.spec.inputKind;
+    throw builtinError(label, `gives 784 grey-level features per image, the model takes ${takes}`);
+  }
   switch (set) {
     case 'fashion-mnist':
       return imageSource(label, loadFashionMnist(s as 'train' | 't10k'), opts.spec);
