@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
+import { IMAGE_ERROR_CODES } from '../../../src/contracts/index.js';
 import { centreOffset, resizedSize } from '../../../src/encoder/image-preprocess.js';
 import { imageGeometry, preprocessImages, sniffImageFormat, type ImagePrepResult, type ImageSpec } from '../../../src/encoder/index.js';
 
@@ -207,4 +209,13 @@ test('a spec that cannot be met throws QUALM_MODEL_INVALID; geometry follows the
   await assert.rejects(preprocessImages(spec('NCHW', 'rgb', 2, 2, { std: [1, 0, 1] }), []), /std is 0/);
   assert.deepEqual(imageGeometry(spec('NHWC', 'rgb', 5, 3)), { width: 5, height: 3, channels: 3, order: 'HWC', values: 45 });
   assert.deepEqual(imageGeometry(spec('flat', 'grayscale', 28, 28)), { width: 28, height: 28, channels: 1, order: 'CHW', values: 784 });
+});
+
+test('docs/images.md tables every image code, and the pinned sharp version is the one installed', () => {
+  const doc = readFileSync('docs/images.md', 'utf8');
+  const tabled = new Set([...doc.matchAll(/^\| `(QUALM_IMAGE_[A-Z_]+)` \|/gm)].map((m) => m[1]));
+  assert.deepEqual([...tabled].sort(), [...IMAGE_ERROR_CODES].sort());
+  const pinned = (JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> }).dependencies.sharp;
+  assert.ok(doc.includes(`sharp ${pinned ?? '?'}, pinned`), `docs/images.md names sharp ${pinned}`);
+  assert.equal(sharp.versions.sharp, pinned);
 });
