@@ -1,4 +1,4 @@
-import type { RecordSource, ReviewRecord, Sample, ScoreRecord } from '../contracts/index.js';
+import type { RecordSource, ReviewRecord, Sample, SampleInput, ScoreRecord } from '../contracts/index.js';
 import type { ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { Stage } from '../metrics/index.js';
@@ -53,10 +53,15 @@ export interface ScorerOptions {
   readonly metrics?: StageTimers | undefined;
   /** The clock of `scored_at`; read once per score() call. */
   readonly now?: (() => Date) | undefined;
+  /** The encoder stage, one result per input in order (default: encodeInputs with `embedder`). */
+  readonly encode?: EncodeStage | undefined;
 }
 
 /** What the encoder stage gives per input: an embedding, or why the input was refused. */
-type Encoded = Float32Array | { readonly code: ErrorCode; readonly message: string };
+export type Encoded = Float32Array | { readonly code: ErrorCode; readonly message: string };
+
+/** Embeds inputs in runs of at most `batch`, calling `heartbeat` between runs. */
+export type EncodeStage = (inputs: readonly SampleInput[], batch: number, heartbeat: () => Promise<void>) => Promise<readonly Encoded[]>;
 
 const noTimer = (): void => undefined;
 
@@ -94,7 +99,10 @@ export class Scorer {
     const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
 
     const endEmbed = time('embed');
-    const encoded: readonly Encoded[] = await encodeInputs(embedder, items.map((it) => it.sample.input), this.opts.batch, heartbeat);
+    const inputs = items.map((it) => it.sample.input);
+    const encoded: readonly Encoded[] =
+      this.opts.encode === undefined ? await encodeInputs(embedder, inputs, this.opts.batch, heartbeat) : await this.opts.encode(inputs, this.opts.batch, heartbeat);
+    if (encoded.length !== items.length) throw new RangeError(`the encoder stage gave ${encoded.length} results for ${items.length} inputs`);
     endEmbed();
 
     const snap = this.opts.snapshot();
