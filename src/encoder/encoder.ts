@@ -188,10 +188,6 @@ export class OnnxEncoder {
     return this.manifest.input_kind === 'image' ? this.manifest : undefined;
   }
 
-  /** Rows as the metric wants them: L2-normalised for cosine, untouched for l2 and ip. */
-  private finish(rows: Float32Array): Float32Array {
-    return this.manifest.metric === 'cosine' ? normalizeRows(rows, this.dim) : rows;
-  }
 
   /** The tokenizer.json a text model uses, as an absolute path; null for features models. */
   get tokenizerPath(): string | null {
@@ -217,8 +213,10 @@ export class OnnxEncoder {
    * Embeds n rows of inputDim values (row-major) off the main thread: one ONNX run, or runs of
    * exactly the model's fixed batch size. Features rows get the manifest's preprocessing
    * there; image rows must come preprocessed. The input buffer is copied, so the caller keeps it.
+   * `normalize: false` returns the rows as the model gives them (default: normalised when the
+   * metric is cosine).
    */
-  embed(features: Float32Array, n: number): Promise<Float32Array> {
+  embed(features: Float32Array, n: number, opts: { readonly normalize?: boolean } = {}): Promise<Float32Array> {
     const bad = this.unusable();
     if (bad !== undefined) return Promise.reject(bad);
     if (this.manifest.input_kind === 'text') return Promise.reject(this.wrongKind('features'));
@@ -230,7 +228,7 @@ export class OnnxEncoder {
     const data = Float32Array.from(features);
     const req: EmbedRequest = { type: 'features', id, n, data };
     return new Promise<Float32Array>((res, rej) => {
-      this.pending.set(id, { resolve: (v) => res(this.finish(v)), reject: rej, n });
+      this.pending.set(id, { resolve: (v) => res((opts.normalize ?? this.manifest.metric === 'cosine') ? normalizeRows(v, this.dim) : v), reject: rej, n });
       this.worker.postMessage(req, [data.buffer]);
     });
   }
