@@ -112,6 +112,13 @@ export async function vectorSource(path: string, format: 'npy' | 'f32', opts: So
   if (layout.cols !== want) throw npyError(path, `rows have ${layout.cols} values, the model's embeddings have ${want}`);
   const skips = new SkipCounter(opts.skipInvalid);
   const sidecar = opts.sidecar;
+  if (sidecar !== undefined) {
+    try {
+      await stat(sidecar);
+    } catch (err) {
+      throw new QualmError(ErrorCodes.SOURCE_INVALID, `sidecar ${sidecar}: cannot read: ${(err as Error).message}`, { cause: err, context: { path: sidecar } });
+    }
+  }
 
   async function* records(signal?: AbortSignal): AsyncGenerator<SourceRecord> {
     const side: AsyncGenerator<SidecarEntry | SidecarProblem> | undefined = sidecar === undefined ? undefined : readSidecar(sidecar, signal);
