@@ -138,6 +138,8 @@ test('event-loop delay while preprocessing 2,000 28x28 PNGs and 200 640x480 JPEG
     console.log(`${what}: ${n} images in ${ms.toFixed(0)} ms (${((n / ms) * 1000).toFixed(0)}/s); event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
     return { p99, max };
   };
+  // The baseline of the same run: the loop idle for 2 s (what the machine's load alone costs it).
+  await measure('idle baseline', () => new Promise((r) => setTimeout(r, 2000)), 0);
   const a = await measure('28x28 PNG, grayscale flat', () => preprocessImages(imageEncoder.imageSpec as ImageSpec, small), small.length);
   const results = await preprocessImages(rgbSpec, large.slice(0, 1));
   assert.ok(results[0]?.ok === true && results[0].values.length === 3 * 224 * 224);
