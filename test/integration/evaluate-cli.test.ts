@@ -131,3 +131,41 @@ test('evaluate refuses unlabelled references and a test label the references lac
   assert.equal(b.status, 2, b.stderr);
   assert.match(b.stderr, /sock\.jsonl:3: test label "Sock" of "odd-one" is not among the references' labels/);
 });
+
+test('evaluate on precomputed embeddings (the encoder skipped), integer labels, an OOD set and a p_<label> CSV', { timeout: 60_000 }, () => {
+  const rnd = seededRandom(3);
+  const DIM = 128;
+  const centres = Array.from({ length: 4 }, () => Array.from({ length: DIM }, () => rnd() * 2 - 1));
+  const g = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+  // Integer labels in the file; the references' order is numeric (0, 1, 2, 3), and norms vary for the l2_norm baseline.
+  const write = (path: string, n: number, prefix: string, shift: number): void => {
+    const lines = Array.from({ length: n }, (_, i) => {
+      const c = i % 4;
+      const scale = 0.5 + rnd();
+      const embedding = (centres[c] as number[]).map((v, d) => Math.round(scale * (v + 0.8 * g() + (d === 0 ? shift : 0)) * 1e4) / 1e4);
+      return JSON.stringify({ id: `${prefix}${i}`, input: { embedding }, label: c });
+    });
+    writeFileSync(path, `${lines.join('\n')}\n`);
+  };
+  write(join(dir, 'emb-refs.jsonl'), 600, 'r', 0);
+  write(join(dir, 'emb-test.jsonl'), 120, 't', 0);
+  write(join(dir, 'emb-ood.jsonl'), 60, 'o', 6);
+  // The downstream model: right on 3 of 4 points, columns in a shuffled order.
+  const rows = Array.from({ length: 120 }, (_, i) => {
+    const truth = i % 4;
+    const pred = i % 4 === 1 && i % 8 === 1 ? (truth + 1) % 4 : truth;
+    const p = [0, 1, 2, 3].map((c) => (c === pred ? 0.7 : 0.1));
+    return `${(p[3] as number).toFixed(2)},t${i},${p.slice(0, 3).map((v) => v.toFixed(2)).join(',')}`;
+  });
+  writeFileSync(join(dir, 'emb-preds.csv'), `p_3,id,p_0,p_1,p_2\n${rows.join('\n')}\n`);
+  const r = qualm(['--references', join(dir, 'emb-refs.jsonl'), '--test', join(dir, 'emb-test.jsonl'), '--ood', join(dir, 'emb-ood.jsonl'), '--predictions', join(dir, 'emb-preds.csv'), '--json', '--out', join(dir, 'out-emb')]);
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const result = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Result & { n_ood: number; l2_norm_of: string; ood: Record<string, unknown> };
+  assert.deepEqual(result.data.label_names, ['0', '1', '2', '3']);
+  assert.equal(result.target, 'predictions');
+  assert.equal(result.downstream_accuracy, 1 - 15 / 120, 'points 1, 9, 17, ... are wrong');
+  assert.equal(result.n_ood, 60);
+  assert.match(result.l2_norm_of, /the embedding inputs as given/);
+  assert.ok(result.scores.msp !== undefined && result.scores.l2_norm !== undefined);
+  assert.ok(result.ood.qualm_ood !== undefined && result.ood.msp === undefined, 'msp exists only where the model predicted: the test set');
+});

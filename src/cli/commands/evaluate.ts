@@ -271,7 +271,7 @@ interface OwnSet {
   readonly labels: (string | undefined)[];
   /** L2-normalised rows (cosine, as evaluate's bundles measure). */
   readonly unit: Float32Array;
-  /** The rows before normalisation, when every record is an `embedding` input; else null. */
+  /** The rows before normalisation, when every record is an `embedding` input (as given) or a text (the pooled vector); else null. */
   readonly raw: Float32Array | null;
   /** The feature rows, kept for the pre-normalisation output of a features model; else null. */
   readonly features: Float32Array | null;
@@ -322,13 +322,20 @@ async function readOwnSet(source: Source, enc: OnnxEncoder, opts: OwnReadOptions
   };
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
-    const out = await encodeInputs(
+    // Texts through the encoder without its normalisation, so the l2_norm baseline sees the pooled vectors; the rest through encodeInputs.
+    const textAt = pending.flatMap((p, i) => (p.input.kind === 'text' ? [i] : []));
+    const others = pending.filter((p) => p.input.kind !== 'text');
+    const pooled = textAt.length === 0 ? null : await enc.embedTexts(textAt.map((i) => (pending[i]?.input as { text: string }).text), { normalize: false, signal: opts.signal });
+    const encoded = await encodeInputs(
       enc,
-      pending.map((p) => p.input),
+      others.map((p) => p.input),
       opts.batch,
       () => Promise.resolve(opts.signal.throwIfAborted()),
       { signal: opts.signal },
     );
+    let t = 0;
+    let o = 0;
+    const out = pending.map((p) => (p.input.kind === 'text' ? (pooled as Float32Array).subarray(t * dim, (t++ + 1) * dim) : (encoded[o++] as (typeof encoded)[number])));
     const unit = new Float32Array(out.length * dim);
     let m = 0;
     out.forEach((z, i) => {
@@ -341,7 +348,7 @@ async function readOwnSet(source: Source, enc: OnnxEncoder, opts: OwnReadOptions
       unit.set(z, m++ * dim);
       ids.push(p.id);
       labels.push(p.label);
-      if (p.input.kind === 'embedding') rawParts.push(p.input.values);
+      if (p.input.kind === 'embedding' || p.input.kind === 'text') rawParts.push(z);
       if (p.input.kind === 'features' && opts.keepFeatures) featureParts.push(p.input.values);
     });
     unitParts.push(normalizeRows(unit.subarray(0, m * dim), dim));
@@ -362,7 +369,7 @@ async function readOwnSet(source: Source, enc: OnnxEncoder, opts: OwnReadOptions
       continue;
     }
     if (opts.what !== 'ood') seen.add(r.id);
-    allEmbeddings &&= r.input.kind === 'embedding';
+    allEmbeddings &&= r.input.kind === 'embedding' || r.input.kind === 'text';
     allFeatures &&= r.input.kind === 'features';
     pending.push({ id: r.id, label: r.label, where: r.where, input: r.input });
     if (pending.length >= READ_CHUNK) await flush();
@@ -468,7 +475,7 @@ async function prepareOwnData(ctx: OwnContext): Promise<Prepared> {
     let raw: EncodedSets['raw'];
     const oodRaw = ood === null ? null : ood.raw;
     if (testRaw !== null && (ood === null || oodRaw !== null)) {
-      raw = { test: testRaw, ood: oodRaw, dim: enc.dim, tensor: 'the embedding inputs as given' };
+      raw = { test: testRaw, ood: oodRaw, dim: enc.dim, tensor: enc.manifest.input_kind === 'text' ? `${enc.manifest.output.name} ${enc.manifest.output.pooling}-pooled` : 'the embedding inputs as given' };
     } else if (testFeatures !== null && (ood === null || ood.features !== null) && enc.inputKind === 'features') {
       try {
         if (enc.manifest.input_kind !== 'features') throw new Error('not a features model');
