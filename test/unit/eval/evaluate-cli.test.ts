@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 const run = (args: string[]) => spawnSync(process.execPath, ['bin/qualm.js', ...args], { encoding: 'utf8' });
@@ -36,4 +37,15 @@ test('qualm evaluate: --setup and --references are exclusive, own data needs --r
   assert.equal(setupWithModel.status, 2);
   assert.match(setupWithModel.stderr, /--model go with --references, not --setup/);
   assert.match(run(['evaluate', '--help']).stdout, /--predictions PATH/);
+});
+
+test('every flag docs/evaluation.md names in "Your own data" is in qualm evaluate --help', () => {
+  const doc = readFileSync('docs/evaluation.md', 'utf8');
+  const start = doc.indexOf('## Your own data');
+  assert.ok(start >= 0, 'the section exists');
+  const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
+  const flags = new Set(section.match(/--[a-z][a-z-]+/g) ?? []);
+  assert.ok(flags.has('--predictions') && flags.has('--skip-invalid'));
+  const help = run(['evaluate', '--help']).stdout;
+  for (const flag of flags) assert.ok(help.includes(flag), `${flag} is in the doc but not in --help`);
 });
