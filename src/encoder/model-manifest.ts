@@ -162,35 +162,24 @@ function checkPerValue(ctx: z.RefinementCtx, at: readonly string[], p: { mean: n
 }
 
 const outputSchema = z.strictObject({
-  /** The ONNX output that holds the embedding ([batch, dim], or [batch, tokens, dim] when pooled). */
-  name: z.string().min(1),
-  /** none: the output is [batch, dim]; mean / cls: a token output [batch, tokens, dim] pooled to [batch, dim]. */
-  pooling: z.enum(POOLINGS).default('none'),
-  /** The model already returns unit-length rows (informative: `qualm model check` measures it). */
-  normalized: z.boolean().default(false),
+  name: z.string().min(1).describe('The ONNX output that holds the embedding ([batch, dim], or [batch, tokens, dim] when pooled).'),
+  pooling: z.enum(POOLINGS).default('none').describe('none: the output is [batch, dim]; mean / cls: a token output [batch, tokens, dim] pooled to [batch, dim].'),
+  normalized: z.boolean().default(false).describe('The model already returns unit-length rows (informative: qualm model check measures it).'),
 });
 
 const commonV2 = {
-  format_version: z.literal(MODEL_MANIFEST_FORMAT),
-  name: z.string().min(1),
-  version: z.string().min(1),
+  format_version: z.literal(MODEL_MANIFEST_FORMAT).describe('2 for this format; a manifest without format_version is format 1.'),
+  name: z.string().min(1).describe('The model name: bundles and review records name it.'),
+  version: z.string().min(1).describe('The model version: review records carry name@version.'),
   output: outputSchema,
-  /** Embedding dimension after pooling. */
-  dim: z.number().int().positive(),
-  /**
-   * Distance the reference bundle uses: cosine (rows are L2-normalised first), l2 (squared
-   * Euclidean, as hnswlib reports it) or ip (1 - inner product). Default cosine.
-   */
-  metric: z.enum(METRICS).default('cosine'),
+  dim: z.number().int().positive().describe('Embedding dimension after pooling.'),
+  metric: z.enum(METRICS).default('cosine').describe('The distance the reference bundle uses: cosine (rows are L2-normalised first), l2 (squared Euclidean, as hnswlib reports it) or ip (1 - inner product: rows of norm at most 1). Default cosine.'),
 };
 
 export const featuresPreprocessSchema = z.strictObject({
-  /** Multiplies every value first (e.g. 1/255 for raw pixels). Default 1. */
-  scale: z.number().finite().default(1),
-  /** Subtracted after scaling: one value, or one per feature. Default 0. */
-  mean: perChannel.default(0),
-  /** Divides after the mean: one value, or one per feature (non-zero). Default 1. */
-  std: perChannel.default(1),
+  scale: z.number().finite().default(1).describe('Multiplies every value first (e.g. 1/255 for raw pixels). Default 1.'),
+  mean: perChannel.default(0).describe('Subtracted after scaling: one value, or one per feature. Default 0.'),
+  std: perChannel.default(1).describe('Divides after the mean: one value, or one per feature (non-zero). Default 1.'),
 });
 
 /** A model that takes a fixed-length numeric vector per sample. */
@@ -199,42 +188,23 @@ export const featuresManifestV2Schema = z
     ...commonV2,
     input_kind: z.literal('features'),
     input: z.strictObject({
-      name: z.string().min(1),
-      dtype: z.enum(TENSOR_DTYPES).default('float32'),
-      /** e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped. */
-      shape: shapeSchema,
+      name: z.string().min(1).describe('The ONNX input the rows are fed to.'),
+      dtype: z.enum(TENSOR_DTYPES).default('float32').describe('Element type of the input tensor; uint8 values are rounded and clamped to 0..255. Default float32.'),
+      shape: shapeSchema.describe('e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped.'),
     }),
-    /** (x * scale - mean) / std per feature, before the run; the wire `features` are the raw values. */
-    preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }),
+    preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }).describe('(x * scale - mean) / std per feature, before the run; the wire features are the raw values.'),
   })
   .superRefine((m, ctx) => checkPerValue(ctx, ['preprocess'], m.preprocess, m.input.shape.slice(1).reduce((a, b) => a * b, 1), 'per feature'));
 
 export const imagePreprocessSchema = z.strictObject({
-  /** Decoded images are converted to this colour mode (grayscale: one channel; rgb: three). */
-  color: z.enum(['rgb', 'grayscale']),
-  /**
-   * Resize before the crop: `shortest_edge` scales the shorter side to that many pixels keeping
-   * the aspect ratio (torchvision Resize(int)); width + height resize to exactly that size.
-   * Absent: the decoded image must already have the input's size after the crop.
-   */
-  resize: z
-    .union([
-      z.object({ shortest_edge: z.number().int().positive() }).strict(),
-      z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
-    ])
-    .optional(),
-  /** The height and width the image ends at: required for the flat layout, else taken from the input shape. */
-  size: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict().optional(),
-  /** Centre crop to the input's height and width after the resize. */
-  center_crop: z.boolean().default(false),
-  /** Pixel values 0..255 are multiplied by this (default 1/255). */
-  scale: z.number().finite().default(1 / 255),
-  /** Subtracted per channel after scaling (default 0). */
-  mean: perChannel.default(0),
-  /** Divides per channel after the mean (default 1). */
-  std: perChannel.default(1),
-  /** Images with more pixels than this (width × height, before any resize) are refused. Default 40 megapixels. */
-  max_pixels: z.number().int().positive().default(40_000_000),
+  color: z.enum(['rgb', 'grayscale']).describe('Decoded images are converted to this colour mode (grayscale: one channel; rgb: three).'),
+  resize: z.union([z.object({ shortest_edge: z.number().int().positive() }).strict(), z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict()]).optional().describe('Resize before the crop: shortest_edge scales the shorter side to that many pixels keeping the aspect ratio (torchvision Resize(int)); width + height resize to exactly that size. Absent: the decoded image must already have the input\'s size after the crop.'),
+  size: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict().optional().describe('The height and width the image ends at: required for the flat layout, else taken from the input shape.'),
+  center_crop: z.boolean().default(false).describe('Centre crop to the input\'s height and width after the resize.'),
+  scale: z.number().finite().default(1 / 255).describe('Pixel values 0..255 are multiplied by this (default 1/255).'),
+  mean: perChannel.default(0).describe('Subtracted per channel after scaling (default 0).'),
+  std: perChannel.default(1).describe('Divides per channel after the mean (default 1).'),
+  max_pixels: z.number().int().positive().default(40_000_000).describe('Images with more pixels than this (width × height, before any resize) are refused. Default 40 megapixels.'),
 });
 
 /** A model that takes images: encoded PNG / JPEG / WebP, decoded and preprocessed per `preprocess`. */
@@ -243,11 +213,10 @@ export const imageManifestSchema = z
     ...commonV2,
     input_kind: z.literal('image'),
     input: z.strictObject({
-      name: z.string().min(1),
-      dtype: z.enum(TENSOR_DTYPES).default('float32'),
-      /** [batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC, [batch, C*H*W] for flat. */
-      shape: shapeSchema,
-      layout: z.enum(IMAGE_LAYOUTS).default('NCHW'),
+      name: z.string().min(1).describe('The ONNX input the rows are fed to.'),
+      dtype: z.enum(TENSOR_DTYPES).default('float32').describe('Element type of the input tensor; uint8 values are rounded and clamped to 0..255. Default float32.'),
+      shape: shapeSchema.describe('[batch, channels, height, width] for NCHW, [batch, height, width, channels] for NHWC, [batch, C*H*W] for flat.'),
+      layout: z.enum(IMAGE_LAYOUTS).default('NCHW').describe('NCHW or NHWC for 4-d inputs; flat for a 2-d [batch, C*H*W] input holding channel-major values (needs preprocess.size). Default NCHW.'),
     }),
     preprocess: imagePreprocessSchema,
   })
@@ -276,17 +245,16 @@ export const imageManifestSchema = z
 export const textManifestV2Schema = z.object({
   ...commonV2,
   input_kind: z.literal('text'),
-  /** The Hugging Face tokenizer.json, relative to the model file's directory (or absolute). */
-  tokenizer: z.string().min(1),
-  max_tokens: z.number().int().min(2).max(8192),
-  /** The model's int64 [batch, tokens] inputs; token_type_ids only when the model takes them. */
-  input_names: z.strictObject({
-    input_ids: z.string().min(1),
-    attention_mask: z.string().min(1),
-    token_type_ids: z.string().min(1).optional(),
-  }),
-  /** Put before every text (e5-style models want e.g. "query: " or "passage: "). Default none. */
-  prefix: z.string().default(''),
+  tokenizer: z.string().min(1).describe('The Hugging Face tokenizer.json, relative to the model file\'s directory (or absolute).'),
+  max_tokens: z.number().int().min(2).max(8192).describe('Longest token sequence the model sees, special tokens included; longer texts are truncated.'),
+  input_names: z
+    .strictObject({
+      input_ids: z.string().min(1),
+      attention_mask: z.string().min(1),
+      token_type_ids: z.string().min(1).optional(),
+    })
+    .describe("The model's int64 [batch, tokens] inputs; token_type_ids only when the model takes them."),
+  prefix: z.string().default('').describe('Put before every text (e5-style models want e.g. "query: " or "passage: "). Default none.'),
 });
 
 /** The fields every format 2 manifest has (to name them all when input_kind is missing or unknown). */

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { manifestJsonSchema } from '../../../scripts/gen-manifest-schema.js';
 import { manifestMismatches, parseModelManifest, readModelManifest, type ModelSpec } from '../../../src/encoder/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qualm-manifest-'));
@@ -205,4 +207,62 @@ test('manifestMismatches names the fields that disagree with the model', () => {
   const ids = { name: 'input_ids', type: 'int64', shape: ['b', 's'] };
   assert.deepEqual(manifestMismatches(t, [ids, { ...ids, name: 'attention_mask' }], [{ name: 'last_hidden_state', type: 'float32', shape: ['b', 's', 384] }]), []);
   assert.match(manifestMismatches(t, [ids, { ...ids, name: 'attention_mask', type: 'int32' }], [{ name: 'last_hidden_state', type: 'float32', shape: ['b', 384] }]).join('\n'), /input_names\.attention_mask: .* is int32, the manifest expects int64\noutput\.pooling: /);
+});
+
+// ---- The JSON Schema (docs/model-manifest.schema.json) and docs/models.md.
+
+/** Every property name the schema declares, at any depth. */
+function schemaProperties(node: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) for (const n of node) schemaProperties(n, out);
+  else if (typeof node === 'object' && node !== null) {
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      if (key === 'properties' && typeof value === 'object' && value !== null) for (const p of Object.keys(value)) out.add(p);
+      schemaProperties(value, out);
+    }
+  }
+  return out;
+}
+
+/** The manifests among the ```json blocks of docs/models.md (those with a format_version). */
+function docExamples(): unknown[] {
+  const doc = readFileSync('docs/models.md', 'utf8');
+  return [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1] as string) as unknown).filter((d) => typeof d === 'object' && d !== null && 'format_version' in d);
+}
+
+test('the committed JSON Schema is the one generated from the zod schema', () => {
+  assert.equal(readFileSync('docs/model-manifest.schema.json', 'utf8'), manifestJsonSchema(), 'stale: run node --import tsx scripts/gen-manifest-schema.ts');
+});
+
+test('the committed manifests and the examples of docs/models.md validate against the JSON Schema, and read', async () => {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(readFileSync('docs/model-manifest.schema.json', 'utf8')) as object);
+  const files = ['models/fmnist-simclr.json', 'models/fmnist-simclr-seed2.json', 'models/fmnist-simclr-seed3.json', ...(existsSync('.cache/minilm/model.json') ? ['.cache/minilm/model.json'] : [])];
+  for (const f of files) {
+    assert.ok(validate(JSON.parse(readFileSync(f, 'utf8'))), `${f}: ${ajv.errorsText(validate.errors)}`);
+    await readModelManifest(f);
+  }
+  const examples = docExamples();
+  assert.equal(examples.length, 3, 'three example manifests: features, text, image');
+  assert.deepEqual(
+    examples.map((e) => (e as { input_kind: string }).input_kind),
+    ['features', 'text', 'image'],
+  );
+  for (const [i, e] of examples.entries()) {
+    assert.ok(validate(e), `example ${i}: ${ajv.errorsText(validate.errors)}`);
+    parseModelManifest(e, `docs/models.md example ${i}`);
+  }
+  // The schema refuses what the reader refuses, field by field (it can fail).
+  assert.equal(validate({ ...featuresV2, metric: 'euclid' }), false);
+  assert.equal(validate({ ...featuresV2, output: { name: 'e', pooling: 'max' } }), false);
+  assert.equal(validate({ ...featuresV2, format_version: 3 }), false);
+  assert.equal(validate({ ...text, format_version: 1 }), false);
+  assert.equal(validate({ ...featuresV2, input: { ...featuresV2.input, typo: 1 } }), false);
+  assert.equal(validate(imageV2), true);
+  assert.equal(validate(textV2), true);
+});
+
+test('docs/models.md names every field of the schema', () => {
+  const doc = readFileSync('docs/models.md', 'utf8');
+  const missing = [...schemaProperties(JSON.parse(readFileSync('docs/model-manifest.schema.json', 'utf8')))].filter((p) => !new RegExp('`([a-z_]+\\.)*' + p + '`').test(doc));
+  assert.deepEqual(missing, []);
 });
