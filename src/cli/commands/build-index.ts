@@ -378,6 +378,10 @@ export async function buildReferencesBundle(config: Config, opts: ReferencesOpti
     };
     const res = await buildBundle(config.bundleDir, input, { onProgress: onBuildProgress(new Progress()), ...(signal === undefined ? {} : { signal }) });
     return { ...res, skipped };
+  } catch (err) {
+    // Ctrl-C while reading or embedding surfaces as the platform's AbortError: one code for every phase.
+    if (signal?.aborted === true && !(err instanceof QualmError)) throw new QualmError(ErrorCodes.ABORTED, 'build-index cancelled', { cause: err });
+    throw err;
   } finally {
     await encoder.close();
   }
