@@ -4,7 +4,7 @@
  * and Gaussian), scores all of Fashion-MNIST test (in distribution) and the 10k MNIST digits
  * (out of distribution), and prints the share of each beyond the out-of-distribution cut, the
  * share at several uncertainty thresholds, and the share the default rules (threshold plus
- * the out-of-distribution rule) flag. The method's evaluation is `qualm evaluate`.
+ * the out-of-distribution rule) flag, through the worker's Scorer. The method's evaluation is `qualm evaluate`.
  * Run: node --import tsx scripts/flag-rates.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,8 @@ import { loadFashionMnist, loadMnist } from '../src/datasets/index.js';
 import { OnnxEncoder } from '../src/encoder/index.js';
 import { fitCombination } from '../src/eval/index.js';
 import { buildBundle, loadCurrentBundle } from '../src/index/index.js';
-import { bundleScoreOptions, oodPercentileOf, referenceScorer, scoreNeighbors } from '../src/scoring/index.js';
+import { Scorer } from '../src/scorer/index.js';
+import { oodPercentileOf, referenceScorer } from '../src/scoring/index.js';
 import { createPolicy } from '../src/stream/index.js';
 
 /** P(score of a random positive > score of a random negative), ties counting one half. */
@@ -62,14 +63,21 @@ try {
     fitScoring: (loo, signal) => fitCombination(loo, {}, signal),
   });
   const snap = await loadCurrentBundle(dir, { efSearch: config.efSearch });
-  const scoreOpts = bundleScoreOptions(snap);
-  const score = (z: Float32Array, n: number) =>
-    Array.from({ length: n }, (_, i) => {
-      const row = z.subarray(i * dim, (i + 1) * dim);
-      return scoreNeighbors(snap.search(row), snap.stats, scoreOpts, row);
+  // The worker's own Scorer on the embeddings (embedding inputs skip the encoder), with a fresh
+  // set of the configured rules (QUALM_FLAG_POLICY, QUALM_OOD_RULE, ...) per set.
+  const score = async (z: Float32Array, n: number, name: string) => {
+    const scorer = new Scorer({ embedder: enc, snapshot: () => snap, policy: createPolicy(config), batch: config.inferenceBatch });
+    const items = Array.from({ length: n }, (_, i) => ({
+      sample: { id: `${name}#${i}`, input: { kind: 'embedding' as const, values: z.subarray(i * dim, (i + 1) * dim) }, meta: undefined },
+      source: null,
+    }));
+    return (await scorer.score(items)).map((s) => {
+      if (!s.ok) throw new Error(`${s.sample.id}: ${s.code} ${s.message}`);
+      return { ...s.score, flagged: s.decision !== null };
     });
-  const st = score(zte, test.n);
-  const sm = score(zmn, mnist.n);
+  };
+  const st = await score(zte, test.n, 'fashion-mnist/t10k');
+  const sm = await score(zmn, mnist.n, 'mnist');
   const share = (s: typeof st, pick: (x: (typeof st)[number]) => boolean): number => Math.round((s.filter(pick).length / s.length) * 10000) / 10000;
   const rate = (s: typeof st, t: number): number => share(s, (x) => x.uncertainty >= t);
   console.log(
@@ -90,8 +98,8 @@ try {
       // What the worker's configured rules (QUALM_FLAG_POLICY, QUALM_OOD_RULE, ...) flag; a fresh rule set per set.
       flagged_by_rules: {
         rules: createPolicy(config).name,
-        fashion_mnist_test: ((r) => share(st, (x) => r.decide(x) !== null))(createPolicy(config)),
-        mnist: ((r) => share(sm, (x) => r.decide(x) !== null))(createPolicy(config)),
+        fashion_mnist_test: share(st, (x) => x.flagged),
+        mnist: share(sm, (x) => x.flagged),
       },
     }),
   );
