@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist } from '../../src/datasets/index.js';
 import { OnnxEncoder } from '../../src/encoder/index.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { writeTinyModel } from '../helpers/tiny-onnx.js';
 
 const MODEL = loadConfig(process.env).modelPath;
 const tmp = mkdtempSync(join(tmpdir(), 'qualm-enc-'));
@@ -225,5 +226,79 @@ test('text models: cls pooling, a prefix, and the l2 metric returning rows as po
     assert.ok(Math.abs(Math.hypot(...raw.subarray(0, 384)) - 1) > 0.05);
   } finally {
     for (const e of [v1, mean, cls, prefixed, l2]) await e.close();
+  }
+});
+
+// ---- Tiny hand-written ONNX models (test/helpers/tiny-onnx.ts) for inputs and outputs the committed models lack.
+
+const tinyDir = (): string => {
+  const d = join(tmp, `tiny${copies++}`);
+  mkdirSync(d);
+  return d;
+};
+const tinyManifest = (over: Record<string, unknown>): Record<string, unknown> => ({ format_version: 2, name: 'tiny', version: '1', input_kind: 'features', metric: 'l2', ...over });
+
+test('a uint8 input gets the rows rounded and clamped to 0..255, after the features preprocessing', async () => {
+  const d = tinyDir();
+  const model = writeTinyModel(join(d, 'cast.onnx'), [{ op: 'Cast', inputs: ['x'], outputs: ['y'], attributes: { to: 1 } }], [{ name: 'x', type: 'uint8', shape: ['N', 4] }], [{ name: 'y', type: 'float32', shape: ['N', 4] }]);
+  writeFileSync(join(d, 'cast.json'), JSON.stringify(tinyManifest({ input: { name: 'x', dtype: 'uint8', shape: [-1, 4] }, output: { name: 'y' }, dim: 4 })));
+  const enc = await OnnxEncoder.open(model);
+  try {
+    assert.equal(enc.metric, 'l2');
+    const got = await enc.embed(Float32Array.from([-3, 2.6, 300, 7, 1.49, 1.5, 254.5, 0]), 2);
+    assert.deepEqual(Array.from(got), [0, 3, 255, 7, 1, 2, 255, 0]);
+  } finally {
+    await enc.close();
+  }
+  // The same model with scale 255: 0..1 values become bytes on the thread.
+  writeFileSync(join(d, 'cast.json'), JSON.stringify(tinyManifest({ input: { name: 'x', dtype: 'uint8', shape: [-1, 4] }, preprocess: { scale: 255 }, output: { name: 'y' }, dim: 4 })));
+  const scaled = await OnnxEncoder.open(model);
+  try {
+    assert.deepEqual(Array.from(await scaled.embed(Float32Array.from([0, 0.5, 1, 2]), 1)), [0, 128, 255, 255]);
+  } finally {
+    await scaled.close();
+  }
+  // A float32 manifest on the uint8 model is refused by its dtype.
+  writeFileSync(join(d, 'cast.json'), JSON.stringify(tinyManifest({ input: { name: 'x', shape: [-1, 4] }, output: { name: 'y' }, dim: 4 })));
+  await assert.rejects(OnnxEncoder.open(model), /input\.name: the model's input "x" is uint8, the manifest expects float32/);
+});
+
+test('mean and cls pool a token output [n, tokens, dim] of a features model; none refuses it', async () => {
+  const d = tinyDir();
+  const model = writeTinyModel(join(d, 'tokens.onnx'), [{ op: 'Identity', inputs: ['x'], outputs: ['h'] }], [{ name: 'x', type: 'float32', shape: ['N', 3, 2] }], [{ name: 'h', type: 'float32', shape: ['N', 3, 2] }]);
+  const rows = Float32Array.from([1, 2, 3, 4, 5, 9, /* row 2 */ -1, 0, 0, 0, 4, 6]);
+  const open = async (pooling: string): Promise<OnnxEncoder> => {
+    writeFileSync(join(d, 'tokens.json'), JSON.stringify(tinyManifest({ input: { name: 'x', shape: [-1, 3, 2] }, output: { name: 'h', pooling }, dim: 2 })));
+    return OnnxEncoder.open(model);
+  };
+  const mean = await open('mean');
+  try {
+    assert.equal(mean.inputDim, 6);
+    assert.deepEqual(Array.from(await mean.embed(rows, 2)), [3, 5, 1, 2]);
+  } finally {
+    await mean.close();
+  }
+  const cls = await open('cls');
+  try {
+    assert.deepEqual(Array.from(await cls.embed(rows, 2)), [1, 2, -1, 0]);
+  } finally {
+    await cls.close();
+  }
+  await assert.rejects(open('none'), /output\.pooling: the model's output "h" has shape \["N", 3, 2\]; pooling none expects \[batch, dim\]/);
+});
+
+test('a model that fixes its batch size needs the manifest to say so, and then runs in padded runs of it', async () => {
+  const d = tinyDir();
+  const model = writeTinyModel(join(d, 'fixed.onnx'), [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }], [{ name: 'x', type: 'float32', shape: [2, 3] }], [{ name: 'y', type: 'float32', shape: [2, 3] }]);
+  writeFileSync(join(d, 'fixed.json'), JSON.stringify(tinyManifest({ input: { name: 'x', shape: [-1, 3] }, output: { name: 'y' }, dim: 3 })));
+  await assert.rejects(OnnxEncoder.open(model), /input\.shape: the model's input "x" has shape \[2, 3\], the manifest says \[-1, 3\]/);
+  writeFileSync(join(d, 'fixed.json'), JSON.stringify(tinyManifest({ input: { name: 'x', shape: [2, 3] }, output: { name: 'y' }, dim: 3 })));
+  const enc = await OnnxEncoder.open(model);
+  try {
+    const rows = Float32Array.from({ length: 15 }, (_, i) => i);
+    assert.deepEqual(Array.from(await enc.embed(rows, 5)), Array.from(rows));
+    assert.deepEqual(Array.from(await enc.embedAll(rows, 5, 3)), Array.from(rows));
+  } finally {
+    await enc.close();
   }
 });

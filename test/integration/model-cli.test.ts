@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { packageRoot } from '../../src/util/package-root.js';
+import { writeTinyModel } from '../helpers/tiny-onnx.js';
 
 const root = packageRoot();
 const dir = mkdtempSync(join(tmpdir(), 'qualm-model-cli-'));
@@ -150,4 +151,42 @@ test('model init and check on all-MiniLM-L6-v2 with its tokenizer beside it', ()
   // Mean-pooled MiniLM rows are not unit length, as the manifest says.
   assert.ok(r.norm.min > 1.5, `norm ${JSON.stringify(r.norm)}`);
   assert.deepEqual(r.normalized, { manifest: false, measured: false, matches: true });
+});
+
+test('model init guesses NCHW and NHWC image inputs from where the channels sit, and check runs them', () => {
+  mkdirSync(join(dir, 'img'));
+  const nchw = writeTinyModel(
+    join(dir, 'img', 'nchw.onnx'),
+    [{ op: 'ReduceMean', inputs: ['pixel_values'], outputs: ['emb'], attributes: { axes: [2, 3], keepdims: 0 } }],
+    [{ name: 'pixel_values', type: 'float32', shape: ['batch', 3, 8, 8] }],
+    [{ name: 'emb', type: 'float32', shape: ['batch', 3] }],
+  );
+  const init = qualm('init', nchw);
+  assert.equal(init.status, 0, init.stderr);
+  assert.match(init.stdout, /pixel_values {2}float32 {2}\[batch\?, 3, 8, 8\]/);
+  assert.match(init.stderr, /^fill in: preprocess\.mean and preprocess\.std/m);
+  const doc = JSON.parse(readFileSync(join(dir, 'img', 'nchw.json'), 'utf8')) as { input_kind: string; input: unknown; preprocess: { color: string }; dim: number };
+  assert.deepEqual([doc.input_kind, doc.preprocess.color, doc.dim], ['image', 'rgb', 3]);
+  assert.deepEqual(doc.input, { name: 'pixel_values', dtype: 'float32', shape: [-1, 3, 8, 8], layout: 'NCHW' });
+  const check = qualm('check', nchw, '--batch', '4');
+  assert.equal(check.status, 0, check.stderr);
+  const r = JSON.parse(check.stdout) as CheckReport;
+  assert.deepEqual([r.input_kind, r.dim, r.batch, r.finite], ['image', 3, 4, true]);
+  // The mean of random pixels / 255 per channel: about 0.5, so the rows have norm about sqrt(3) / 2.
+  assert.ok(Math.abs(r.norm.mean - Math.sqrt(3) / 2) < 0.1, JSON.stringify(r.norm));
+
+  const nhwc = writeTinyModel(
+    join(dir, 'img', 'nhwc.onnx'),
+    [{ op: 'ReduceMean', inputs: ['image'], outputs: ['emb'], attributes: { axes: [1, 2], keepdims: 0 } }],
+    [{ name: 'image', type: 'float32', shape: [1, 8, 8, 1] }],
+    [{ name: 'emb', type: 'float32', shape: [1, 1] }],
+  );
+  assert.equal(qualm('init', nhwc).status, 0);
+  const doc2 = JSON.parse(readFileSync(join(dir, 'img', 'nhwc.json'), 'utf8')) as { input: unknown; preprocess: { color: string } };
+  assert.deepEqual(doc2.input, { name: 'image', dtype: 'float32', shape: [1, 8, 8, 1], layout: 'NHWC' });
+  assert.equal(doc2.preprocess.color, 'grayscale');
+  // A fixed batch of 1 wins over --batch.
+  const check2 = qualm('check', nhwc, '--batch', '4');
+  assert.equal(check2.status, 0, check2.stderr);
+  assert.equal((JSON.parse(check2.stdout) as CheckReport).batch, 1);
 });
