@@ -90,9 +90,18 @@ test('a bad line stops the build naming file, line and field; --skip-invalid cou
   const failed = await qualm(['build-index', '--references', 'bad.jsonl', '--k', '5']);
   assert.equal(failed.code, 1, failed.stderr);
   assert.match(failed.stderr, /\[QUALM_SOURCE_INVALID\] bad\.jsonl:17: input\.features has 2 values, the model expects 784/);
+  lines[40] = featureLine(3);
+  writeFileSync(join(dir, 'bad.jsonl'), lines.join('\n'));
   const { manifest } = manifestOf(await qualm(['build-index', '--references', 'bad.jsonl', '--k', '5', '--skip-invalid']));
-  assert.equal(manifest.count, 59);
-  assert.deepEqual(manifest.source.skipped, { total: 1, byReason: { QUALM_WRONG_LENGTH: { count: 1, first: ['bad.jsonl:17'] } } });
+  assert.equal(manifest.count, 58);
+  assert.deepEqual(manifest.source.skipped, {
+    total: 2,
+    byReason: { QUALM_WRONG_LENGTH: { count: 1, first: ['bad.jsonl:17'] }, duplicate_id: { count: 1, first: ['bad.jsonl:41'] } },
+  });
+  writeFileSync(join(dir, 'dup.jsonl'), [...Array.from({ length: 10 }, (_, i) => featureLine(i)), featureLine(3)].join('\n'));
+  const twice = await qualm(['build-index', '--references', 'dup.jsonl', '--k', '5']);
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /\[QUALM_SOURCE_INVALID\] dup\.jsonl:11: id "shirt-3" was given by an earlier record; reference ids must be unique/);
 });
 
 test('build-index --references on a .npy of embeddings with a CSV sidecar; numeric labels in numeric order', async () => {

@@ -194,6 +194,8 @@ class EmbeddingRows {
   private data: Float32Array;
   private n = 0;
   readonly ids: string[] = [];
+  /** The ids so far, to refuse a repeated one where it appears. */
+  private readonly seen = new Set<string>();
   readonly labels: LabelCollector;
 
   constructor(
@@ -209,6 +211,8 @@ class EmbeddingRows {
   }
 
   add(record: SourceRecord, embedding: Float32Array): void {
+    if (this.seen.has(record.id)) throw new SourceRecordError(record.where, 'duplicate_id', `id ${JSON.stringify(record.id)} was given by an earlier record; reference ids must be unique`);
+    this.seen.add(record.id);
     if ((this.n + 1) * this.dim > this.data.length) {
       const grown = new Float32Array(this.data.length * 2);
       grown.set(this.data);
