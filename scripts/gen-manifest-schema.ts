@@ -24,7 +24,6 @@ export function manifestJsonSchema(): string {
   const strip = (schema: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema'));
   const doc = {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
-    $id: 'https://github.com/qualm/qualm/docs/model-manifest.schema.json',
     title: 'qualm model manifest',
     description:
       'The JSON file beside an ONNX encoder (MODEL.json beside MODEL.onnx) that tells qualm what the model takes and returns. Format 2 has format_version 2; a file without format_version is format 1. Generated from src/encoder/model-manifest.ts by scripts/gen-manifest-schema.ts; see docs/models.md.',
