@@ -4,10 +4,11 @@
 // input wire format with `input.embedding` and a `label`), as a child process: its peak RSS
 // (VmHWM from /proc/PID/status, sampled every 50 ms) and wall time, beside the file's size and
 // the peak RSS of a child that holds the same file as JSON (every line JSON.parse'd into one
-// array), measured in the same run. The encoder is a generated ONNX random projection of
+// array), and the peak RSS of the same command on 1,000 lines (its fixed cost), measured in
+// the same run. The encoder is a generated ONNX random projection of
 // 784 pixels to --dim values (embedding lines skip it; build-index opens it for its sha256,
 // name and dimension). Last line:
-//   {"n":N,"file_mb":F,"build_peak_rss_mb":R,"build_seconds":S,"json_peak_rss_mb":J,"ratio":R/J}
+//   {"n":N,"dim":D,"file_mb":F,"build_peak_rss_mb":R,"build_seconds":S,"build_1k_peak_rss_mb":B,"json_peak_rss_mb":J,"ratio":R/J}
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,17 +76,17 @@ writeFileSync(
 );
 
 // --- the references: N lines around LABELS random centres, seeded ---
-async function writeReferences(path: string): Promise<void> {
+async function writeReferences(path: string, n: number): Promise<void> {
   const rnd = seededRandom(SEED + 1);
   const centres = Array.from({ length: LABELS }, () => Array.from({ length: DIM }, () => gaussian(rnd)));
   const out = createWriteStream(path);
   let lines: string[] = [];
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     const label = i % LABELS;
     const c = centres[label] as number[];
     const v = c.map((x) => Number((x + 0.8 * gaussian(rnd)).toFixed(4)));
     lines.push(`{"id":"r${i}","input":{"embedding":[${v.join(',')}]},"label":"class-${label}"}`);
-    if (lines.length === 10_000 || i === N - 1) {
+    if (lines.length === 10_000 || i === n - 1) {
       if (!out.write(lines.join('\n') + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
       lines = [];
     }
@@ -126,15 +127,18 @@ function measured(args: string[], env: Record<string, string>): Promise<{ code: 
 
 try {
   const refs = join(dir, 'refs.jsonl');
-  await writeReferences(refs);
+  await writeReferences(refs, N);
   const fileMb = statSync(refs).size / 2 ** 20;
   console.log(`generated ${N} lines (D=${DIM}, ${LABELS} labels) in ${refs}: ${fileMb.toFixed(1)} MiB`);
 
-  const build = await measured([BIN, 'build-index', '--references', refs, '--k', values.k], {
-    QUALM_MODEL_PATH: modelPath,
-    QUALM_BUNDLE_DIR: join(dir, 'bundles'),
-    QUALM_LOG_LEVEL: 'warn',
-  });
+  const env = { QUALM_MODEL_PATH: modelPath, QUALM_BUNDLE_DIR: join(dir, 'bundles'), QUALM_LOG_LEVEL: 'warn' };
+  // The fixed cost: the same command on the first 1,000 lines (node, onnxruntime, the build threads).
+  const small = join(dir, 'refs-1k.jsonl');
+  await writeReferences(small, 1000);
+  const fixed = await measured([BIN, 'build-index', '--references', small, '--k', values.k], env);
+  if (fixed.code !== 0) throw new Error(`build-index on 1,000 lines exited with ${fixed.code}:\n${fixed.stderr}`);
+  console.log(`build-index --references on 1,000 lines: peak RSS ${fixed.peakMb.toFixed(0)} MiB, ${fixed.seconds.toFixed(1)} s`);
+  const build = await measured([BIN, 'build-index', '--references', refs, '--k', values.k], env);
   if (build.code !== 0) throw new Error(`build-index exited with ${build.code}:\n${build.stderr}`);
   const summary = JSON.parse(build.stdout.trim().split('\n').pop() as string) as { count: number; labels: string[] };
   console.log(`build-index --references: ${summary.count} references, ${summary.labels.length} labels, peak RSS ${build.peakMb.toFixed(0)} MiB, ${build.seconds.toFixed(1)} s`);
@@ -151,6 +155,7 @@ try {
       file_mb: Number(fileMb.toFixed(1)),
       build_peak_rss_mb: Math.round(build.peakMb),
       build_seconds: Number(build.seconds.toFixed(1)),
+      build_1k_peak_rss_mb: Math.round(fixed.peakMb),
       json_peak_rss_mb: Math.round(hold.peakMb),
       ratio: Number((build.peakMb / hold.peakMb).toFixed(3)),
     }),

@@ -188,7 +188,8 @@ const READ_PROGRESS_EVERY = 100_000;
 
 /**
  * Row-major embeddings appended row by row into one Float32Array whose capacity doubles,
- * with their ids and labels; no per-row arrays are kept.
+ * with their ids and labels; no per-row arrays are kept. The array is in shared memory, so
+ * the build threads read it where it is instead of a copy (BuildInput.embeddings).
  */
 class EmbeddingRows {
   private data: Float32Array;
@@ -202,7 +203,7 @@ class EmbeddingRows {
     readonly dim: number,
     labelNames: readonly string[] | undefined,
   ) {
-    this.data = new Float32Array(dim * 1024);
+    this.data = new Float32Array(new SharedArrayBuffer(dim * 1024 * 4));
     this.labels = new LabelCollector(labelNames);
   }
 
@@ -214,7 +215,7 @@ class EmbeddingRows {
     if (this.seen.has(record.id)) throw new SourceRecordError(record.where, 'duplicate_id', `id ${JSON.stringify(record.id)} was given by an earlier record; reference ids must be unique`);
     this.seen.add(record.id);
     if ((this.n + 1) * this.dim > this.data.length) {
-      const grown = new Float32Array(this.data.length * 2);
+      const grown = new Float32Array(new SharedArrayBuffer(this.data.length * 2 * 4));
       grown.set(this.data);
       this.data = grown;
     }
