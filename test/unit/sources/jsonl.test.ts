@@ -11,7 +11,7 @@ const good = (id: string, extra: Record<string, unknown> = {}): string => JSON.s
 test('a JSONL file gives one record per line with its label as a string, meta, and file:line', async () => {
   const path = tmp.file(
     'refs.jsonl',
-    [good('a', { label: 'cat' }), '', '   ', good('b', { label: 3, meta: { k: 1 } }), JSON.stringify({ id: 'c', input: { embedding: [1, 0, 0] }, label: 2.5 })].join('\n') + '\n',
+    [good('a', { label: 'cat' }), '', ' \t'.repeat(50), good('b', { label: 3, meta: { k: 1 } }), JSON.stringify({ id: 'c', input: { embedding: [1, 0, 0] }, label: 2.5 })].join('\n') + '\n',
   );
   const { records, skipped } = await readAll(path);
   assert.deepEqual(
