@@ -269,7 +269,11 @@ export async function run(argv: string[], config: Config): Promise<number> {
         await once(out, 'close');
       }
     }
-    if (tty && total === undefined) process.stderr.write('\n');
+    // Skipped and blank lines count in the file's total but not as scored: close the bar at its end.
+    if (tty) {
+      if (total === undefined) process.stderr.write('\n');
+      else progress.update('scoring', total, total);
+    }
 
     const skipped = mergeSkips(source.skipped, rejects.report);
     for (const [reason, r] of Object.entries(skipped.byReason)) {
