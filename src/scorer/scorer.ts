@@ -1,6 +1,6 @@
 import type { RecordSource, ReviewRecord, Sample, SampleInput, ScoreRecord } from '../contracts/index.js';
 import type { ErrorCode } from '../errors.js';
-import type { IndexSnapshot } from '../index/index.js';
+import type { IndexSnapshot, Neighbors } from '../index/index.js';
 import type { Stage } from '../metrics/index.js';
 import { bundleScoreOptions, scoreNeighbors, type FlagDecision, type FlagRules, type Score } from '../scoring/index.js';
 import { encodeInputs } from '../stream/encode-inputs.js';
@@ -95,7 +95,8 @@ export class Scorer {
   async score<S extends RecordSource>(items: readonly ScoreItem<S>[], heartbeat: () => Promise<void> = () => Promise.resolve()): Promise<Scored<S>[]> {
     if (items.length === 0) return [];
     const { embedder, policy } = this.opts;
-    const time = this.opts.metrics === undefined ? () => noTimer : (stage: Stage) => (this.opts.metrics as StageTimers).time(stage);
+    const timers = this.opts.metrics;
+    const time = (stage: Stage): (() => unknown) => timers?.time(stage) ?? noTimer;
     const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
 
     const endEmbed = time('embed');
@@ -114,12 +115,9 @@ export class Scorer {
     const scoreOpts = bundleScoreOptions(snap);
     const model = { version: this.modelVersion, sha256: embedder.sha256, dim: embedder.dim };
     const out = items.map((item, i): Scored<S> => {
-      const z = encoded[i];
-      const nb = neighbors[i];
-      if (z === undefined || !(z instanceof Float32Array) || nb === null || nb === undefined) {
-        const why = z !== undefined && !(z instanceof Float32Array) ? z : { code: 'QUALM_INFERENCE_FAILED' as const, message: 'the encoder returned no embedding for this input' };
-        return { ok: false, sample: item.sample, source: item.source, code: why.code, message: why.message };
-      }
+      const z = encoded[i] as Encoded;
+      if (!(z instanceof Float32Array)) return { ok: false, sample: item.sample, source: item.source, code: z.code, message: z.message };
+      const nb = neighbors[i] as Neighbors;
       const score = scoreNeighbors(nb, snap.stats, scoreOpts, z);
       const decision = policy.decide(score);
       const parts = { id: item.sample.id, meta: item.sample.meta, source: item.source, score, decision, neighbors: nb, embedding: z, snapshot: snap, model, flagPolicy: policy.name, scoredAt };
