@@ -83,6 +83,36 @@ test('build-index --references on a JSONL file of Fashion-MNIST features with st
   assert.equal(manifest.labels?.names[labels?.[5] as number], FASHION_MNIST_LABELS[test10k.labels[5] as number]);
 });
 
+test('--subsample reservoir runs on the stream, stratified after a labels pass; --limit keeps the first records', async () => {
+  interface Sub {
+    method: string;
+    of: number;
+    kept: number;
+  }
+  const reservoir = manifestOf(await qualm(['build-index', '--references', 'refs.jsonl', '--subsample', 'reservoir', '--max-references', '100', '--seed', '3', '--k', '5']));
+  assert.equal(reservoir.manifest.count, 100);
+  assert.deepEqual((reservoir.manifest.source as unknown as { subsample: Sub }).subsample, { method: 'reservoir', size: 100, seed: 3, of: N, kept: 100 });
+  const again = manifestOf(await qualm(['build-index', '--references', 'refs.jsonl', '--subsample', 'reservoir', '--max-references', '100', '--seed', '3', '--k', '5']));
+  assert.deepEqual(again.ids, reservoir.ids, 'the same seed keeps the same references');
+  // Stratified keeps at least 50 of every label: 1,200 images, about 120 per class.
+  writeFileSync(join(dir, 'many.jsonl'), Array.from({ length: 1200 }, (_, i) => featureLine(i)).join('\n'));
+  const stratified = manifestOf(await qualm(['build-index', '--references', 'many.jsonl', '--subsample', 'stratified', '--max-references', '700', '--k', '5']));
+  assert.equal(stratified.manifest.count, 700);
+  assert.deepEqual((stratified.manifest.source as unknown as { subsample: Sub }).subsample, { method: 'stratified', size: 700, seed: 1, of: 1200, kept: 700 });
+  const perLabel = new Map<number, number>();
+  for (const l of stratified.labels ?? []) perLabel.set(l, (perLabel.get(l) ?? 0) + 1);
+  assert.equal(perLabel.size, 10);
+  assert.ok(Math.min(...perLabel.values()) >= 50, `every label keeps 50: ${[...perLabel.values()].join(', ')}`);
+  const tooSmall = await qualm(['build-index', '--references', 'refs.jsonl', '--subsample', 'stratified', '--max-references', '200']);
+  assert.equal(tooSmall.code, 2);
+  assert.match(tooSmall.stderr, /refs\.jsonl: a stratified sample of 200 cannot keep 50 of each of 10 labels/);
+  const limited = manifestOf(await qualm(['build-index', '--references', 'refs.jsonl', '--limit', '40', '--k', '5']));
+  assert.deepEqual(
+    limited.ids,
+    Array.from({ length: 40 }, (_, i) => `shirt-${i}`),
+  );
+});
+
 test('a bad line stops the build naming file, line and field; --skip-invalid counts it in the manifest', async () => {
   const lines = Array.from({ length: 60 }, (_, i) => featureLine(i));
   lines[16] = JSON.stringify({ id: 'short', input: { features: [0.5, 0.5] }, label: 'Bag' });

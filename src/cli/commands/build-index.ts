@@ -270,7 +270,13 @@ async function stratifiedRows(open: () => Promise<Source>, spec: SubsampleSpec, 
     }
     labels.push(c);
   }
-  return new Set(subsampleRows(spec, labels.length, labels));
+  try {
+    return new Set(subsampleRows(spec, labels.length, labels));
+  } catch (err) {
+    // Too small a sample for the per-label minimum: the user's numbers, so a usage error.
+    if (err instanceof RangeError) throw new UsageError(`${source.name}: ${err.message}`);
+    throw err;
+  }
 }
 
 /**
