@@ -8,7 +8,8 @@
 // the same run. The encoder is a generated ONNX random projection of
 // 784 pixels to --dim values (embedding lines skip it; build-index opens it for its sha256,
 // name and dimension). Last line:
-//   {"n":N,"dim":D,"file_mb":F,"build_peak_rss_mb":R,"build_seconds":S,"build_1k_peak_rss_mb":B,"json_peak_rss_mb":J,"ratio":R/J}
+//   {"n":N,"dim":D,"file_mb":F,"build_peak_rss_mb":R,"build_seconds":S,"build_read_peak_rss_mb":..,"build_read_seconds":..,
+//    "build_1k_peak_rss_mb":B,"json_peak_rss_mb":J,"ratio":R/J}
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,11 +96,22 @@ async function writeReferences(path: string, n: number): Promise<void> {
 }
 
 /** Peak RSS (VmHWM) of a child in MB, sampled until it exits, and its wall time. */
-function measured(args: string[], env: Record<string, string>): Promise<{ code: number | null; peakMb: number; seconds: number; stdout: string; stderr: string }> {
+/**
+ * Peak RSS (VmHWM) of a child in MB, sampled until it exits, and its wall time; `readMb` is
+ * the peak when the child printed `mark` on stderr (for build-index: the end of reading and
+ * embedding the source, before the HNSW build).
+ */
+function measured(
+  args: string[],
+  env: Record<string, string>,
+  mark?: RegExp,
+): Promise<{ code: number | null; peakMb: number; readMb: number | null; readSeconds: number | null; seconds: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(process.execPath, args, { env: { ...process.env, ...env } });
     let peak = 0;
+    let readMb: number | null = null;
+    let readSeconds: number | null = null;
     let stdout = '';
     let stderr = '';
     const sample = (): void => {
@@ -115,12 +127,17 @@ function measured(args: string[], env: Record<string, string>): Promise<{ code: 
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       process.stderr.write(d);
+      if (mark !== undefined && readMb === null && mark.test(d.toString())) {
+        sample();
+        readMb = peak;
+        readSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      }
     });
     child.on('error', reject);
     child.on('exit', () => sample());
     child.on('close', (code) => {
       clearInterval(timer);
-      resolve({ code, peakMb: peak, seconds: Number(process.hrtime.bigint() - t0) / 1e9, stdout, stderr });
+      resolve({ code, peakMb: peak, readMb, readSeconds, seconds: Number(process.hrtime.bigint() - t0) / 1e9, stdout, stderr });
     });
   });
 }
@@ -138,10 +155,11 @@ try {
   const fixed = await measured([BIN, 'build-index', '--references', small, '--k', values.k], env);
   if (fixed.code !== 0) throw new Error(`build-index on 1,000 lines exited with ${fixed.code}:\n${fixed.stderr}`);
   console.log(`build-index --references on 1,000 lines: peak RSS ${fixed.peakMb.toFixed(0)} MiB, ${fixed.seconds.toFixed(1)} s`);
-  const build = await measured([BIN, 'build-index', '--references', refs, '--k', values.k], env);
+  const build = await measured([BIN, 'build-index', '--references', refs, '--k', values.k], env, /embedded \d+/);
   if (build.code !== 0) throw new Error(`build-index exited with ${build.code}:\n${build.stderr}`);
   const summary = JSON.parse(build.stdout.trim().split('\n').pop() as string) as { count: number; labels: string[] };
   console.log(`build-index --references: ${summary.count} references, ${summary.labels.length} labels, peak RSS ${build.peakMb.toFixed(0)} MiB, ${build.seconds.toFixed(1)} s`);
+  console.log(`  of which reading and embedding the file: peak RSS ${build.readMb?.toFixed(0) ?? '?'} MiB at ${build.readSeconds?.toFixed(1) ?? '?'} s (before the HNSW build)`);
 
   // The baseline: the same file held as JSON (one JSON.parse per line, all kept), nothing else.
   const holdScript = `const fs=require('node:fs');const t=fs.readFileSync(${JSON.stringify(refs)},'utf8');const a=[];let s=0;for(;;){const e=t.indexOf('\\n',s);if(e<0)break;a.push(JSON.parse(t.slice(s,e)));s=e+1;}console.log(a.length);`;
@@ -155,6 +173,8 @@ try {
       file_mb: Number(fileMb.toFixed(1)),
       build_peak_rss_mb: Math.round(build.peakMb),
       build_seconds: Number(build.seconds.toFixed(1)),
+      build_read_peak_rss_mb: build.readMb === null ? null : Math.round(build.readMb),
+      build_read_seconds: build.readSeconds === null ? null : Number(build.readSeconds.toFixed(1)),
       build_1k_peak_rss_mb: Math.round(fixed.peakMb),
       json_peak_rss_mb: Math.round(hold.peakMb),
       ratio: Number((build.peakMb / hold.peakMb).toFixed(3)),
