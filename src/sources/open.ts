@@ -19,6 +19,9 @@ export const SOURCE_SPEC_FORMS = 'PATH (.jsonl, .ndjson, .npy, .f32, .parquet), 
  * when iterated.
  */
 export async function openSource(spec: string, opts: SourceOptions): Promise<Source> {
+  const vectors = /\.(npy|f32)$/i.test(spec);
+  if (opts.sidecar !== undefined && !vectors) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: a sidecar goes with a .npy or .f32 file (other sources carry their own ids and labels)`);
+  if (opts.dim !== undefined && !/\.f32$/i.test(spec)) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: --dim is for raw .f32 files only`);
   if (spec === '-') return jsonlSource('stdin', () => process.stdin, opts);
   if (spec.startsWith('builtin:')) return builtinSource(spec, opts);
   if (spec.startsWith('topic:')) {
@@ -36,10 +39,6 @@ export async function openSource(spec: string, opts: SourceOptions): Promise<Sou
   } catch (err) {
     throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: cannot read: ${(err as Error).message}`, { cause: err, context: { path: spec } });
   }
-  if ((ext === '.npy' || ext === '.f32') === false && opts.sidecar !== undefined) {
-    throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: a sidecar goes with a .npy or .f32 file (a ${ext} file carries its own ids and labels)`);
-  }
-  if (ext !== '.f32' && opts.dim !== undefined) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: --dim is for raw .f32 files only`);
   switch (ext) {
     case '.npy':
       return vectorSource(spec, 'npy', opts);

@@ -94,5 +94,9 @@ test('an unknown extension or a missing file is refused before reading', async (
   assert.match(await errorOf(() => readAll(tmp.file('refs.txt', 'x'))), /refs\.txt: unknown source; expected PATH/);
   assert.match(await errorOf(() => readAll(`${tmp.dir}/absent.jsonl`)), /absent\.jsonl: cannot read/);
   assert.match(await errorOf(() => readAll(tmp.file('s.jsonl', good('a')), { sidecar: 'ids.csv' })), /a sidecar goes with a \.npy or \.f32 file/);
+  assert.match(await errorOf(() => readAll('-', { sidecar: 'ids.csv' })), /^-: a sidecar goes with a \.npy or \.f32 file/);
+  assert.match(await errorOf(() => readAll('builtin:mnist', { dim: 3 })), /^builtin:mnist: --dim is for raw \.f32 files only/);
+  assert.match(await errorOf(() => readAll('topic:')), /topic: needs a topic name/);
+  assert.match(await errorOf(() => readAll('topic:refs')), /topic:refs: reading a topic needs a Kafka client/);
   assert.equal(basename(tmp.dir).startsWith('qualm-sources-'), true);
 });
