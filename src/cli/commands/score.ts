@@ -114,9 +114,15 @@ async function countLines(path: string, signal: AbortSignal): Promise<number | u
   return last === 0x0a ? n : n + 1;
 }
 
-/** Writes strings to `out`, waiting for it to drain when its buffer is full. */
+/** Writes strings to `out`, waiting for it to drain when its buffer is full; rethrows the stream's error. */
 async function write(out: Writable, s: string): Promise<void> {
+  if (out.errored !== null) throw out.errored;
   if (s !== '' && !out.write(s)) await once(out, 'drain');
+}
+
+/** The reader of our stdout went away (`qualm score ... | head`): not a failure of the scoring. */
+function isClosedPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 }
 
 /**
@@ -258,12 +264,19 @@ export async function run(argv: string[], config: Config): Promise<number> {
 
     const out: Writable = opts.out === '-' ? process.stdout : createWriteStream(opts.out);
     if (out !== process.stdout) await once(out, 'open');
+    // Kept on out.errored and rethrown by the next write (an 'error' without a listener would end the process).
+    const onOutError = (): void => undefined;
+    out.on('error', onOutError);
     const rejects = new SkipCounter(opts.skipInvalid);
     const t1 = performance.now();
     let counts: { scored: number; flagged: number; written: number };
     try {
       counts = await scoreToSink(scorer, source.records(stop.signal), opts, out, rejects, onProgress);
+    } catch (err) {
+      if (out === process.stdout && isClosedPipe(err)) return 0;
+      throw err;
     } finally {
+      out.off('error', onOutError);
       if (out !== process.stdout) {
         out.end();
         await once(out, 'close');
