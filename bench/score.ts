@@ -41,7 +41,7 @@ try {
   const messages: InMessage[] = lines.map((l, i) => ({ key: null, value: Buffer.from(l), offset: String(i) }));
   let scored = 0;
   t = performance.now();
-  for (let s = 0; s < n; s += batch) scored += (await scorer.process('bench', 0, messages.slice(s, s + batch), () => Promise.resolve())).uncertainties.length;
+  for (let s = 0; s < n; s += batch) scored += (await scorer.process('bench', 0, messages.slice(s, s + batch), () => Promise.resolve())).scored.length;
   workerPerS = scored / ((performance.now() - t) / 1000);
 } finally {
   await encoder.close();

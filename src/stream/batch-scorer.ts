@@ -25,9 +25,8 @@ export interface BatchOutput {
   readonly dlq: Message[];
   readonly dlqCodes: ErrorCode[];
   readonly flaggedReasons: FlagReason[];
-  readonly uncertainties: number[];
-  /** The signals of every scored sample, for the metrics. */
-  readonly signals: Score['signals'][];
+  /** The score of every scored sample, in message order, for the metrics and the drift window. */
+  readonly scored: Score[];
 }
 
 /**
@@ -52,7 +51,7 @@ export class BatchScorer {
   }
 
   async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
-    const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], uncertainties: [], signals: [] };
+    const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], scored: [] };
     const failedAt = this.now().toISOString();
     const toDlq = (m: InMessage, source: SourceRef, code: ErrorCode, message: string): void => {
       out.dlqCodes.push(code);
@@ -78,8 +77,7 @@ export class BatchScorer {
         toDlq((good[i] as (typeof good)[number]).message, s.source, s.code, s.message);
         return;
       }
-      out.uncertainties.push(s.score.uncertainty);
-      out.signals.push(s.score.signals);
+      out.scored.push(s.score);
       if (s.review !== null) {
         out.flaggedReasons.push(s.review.reason);
         out.review.push({ key: s.sample.id, value: JSON.stringify(s.review) });

@@ -174,14 +174,14 @@ export class StreamWorker {
     // Counted once committed, so that a retried batch is not counted twice.
     m.consumed.inc({ topic: batch.topic }, batch.messages.length);
     m.batchSize.observe(batch.messages.length);
-    m.scored.inc(out.uncertainties.length);
+    m.scored.inc(out.scored.length);
     const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
     m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
-    for (const u of out.uncertainties) m.uncertainty.observe(u);
-    out.signals.forEach((s, i) => this.drift.observe(oodPercentileOf(s), out.uncertainties[i] as number));
-    for (const s of out.signals) {
+    for (const { uncertainty, signals } of out.scored) {
+      m.uncertainty.observe(uncertainty);
+      this.drift.observe(oodPercentileOf(signals), uncertainty);
       for (const { key, label } of METRIC_SIGNALS) {
-        const v = s[key];
+        const v = signals[key];
         if (v !== null) m.signal.observe({ signal: label }, v);
       }
     }

@@ -100,6 +100,8 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
 
   const scores = out.scores.map((m) => JSON.parse(String(m.value)) as ScoreRecord);
   assert.deepEqual(scores.map((s) => s.id), ['near', 'far', 'by-key']);
+  assert.deepEqual(out.scored.map((s) => s.uncertainty), scores.map((s) => s.uncertainty), 'one whole score per scored message, in order');
+  assert.deepEqual(out.flaggedReasons, ['out_of_distribution']);
   const [nearS, farS, keyS] = scores;
   assert.ok(nearS && farS && keyS);
   assert.equal(nearS.flagged, false);
@@ -141,5 +143,5 @@ test('without a scores topic only review and DLQ records are made', async () => 
   );
   const out = await scorer.process('in', 0, [msg(0, { id: 'x', input: { features: [1, 0, 0, 0, 0, 0, 0, 0] } })], () => Promise.resolve());
   assert.equal(out.scores.length, 0);
-  assert.equal(out.uncertainties.length, 1);
+  assert.equal(out.scored.length, 1);
 });
