@@ -235,12 +235,13 @@ export async function run(argv: string[], config: Config): Promise<number> {
       ...(opts.sidecar === undefined ? {} : { sidecar: opts.sidecar }),
       ...(opts.in.startsWith('topic:') ? { kafka: createKafka(config, createLogger(config.logLevel)) } : {}),
     });
-    // As the worker loads it: the model's sha256 must match, the fitted combination must be one this qualm computes.
+    // As the worker loads it: the model's sha256 and metric must match, the fitted combination must be one this qualm computes.
     const snapshot: IndexSnapshot = await loadCurrentFromStore(
       new LocalBundleStore(config.bundleDir),
       {
         efSearch: config.efSearch,
         expectModelSha256: encoder.sha256,
+        expectMetric: encoder.metric,
         checkScoring: (m) => {
           if (m.scoring.combination !== undefined) checkCombination(m.scoring.combination);
         },
