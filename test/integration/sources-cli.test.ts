@@ -192,4 +192,13 @@ test('produce --from replays a file into a topic, and build-index --references t
   assert.deepEqual(ids.slice(0, 2), ['shirt-0', 'shirt-1']);
   // The label travelled as meta.label, so the topic's records are unlabelled references.
   assert.equal(manifest.labels, null);
+
+  // More messages than the topic reader holds (1,000): the consumer's batches wait for the build.
+  const big = uniqueName('sources-big');
+  await createTopics(kafka, [big], 2);
+  const many = await qualm(['produce', '--from', 'builtin:fashion-mnist/t10k', '--topic', big, '--rate', '0', '--count', '2500'], env);
+  assert.equal(many.code, 0, many.stderr);
+  const fromTopic = manifestOf(await qualm(['build-index', '--references', `topic:${big}`, '--k', '5', '--batch', '64'], env));
+  assert.equal(fromTopic.manifest.count, 2500);
+  assert.deepEqual(new Set(fromTopic.ids), new Set(Array.from({ length: 2500 }, (_, i) => `fashion-mnist/t10k#${i}`)));
 });
