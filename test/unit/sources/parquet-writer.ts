@@ -1,8 +1,15 @@
-// A minimal Parquet writer for the tests (no writer is installed): flat REQUIRED columns,
-// PLAIN encoding, uncompressed, one data page per column chunk, the footer in Thrift's
-// compact protocol. Enough to give hyparquet real files with several row groups.
+// A minimal Parquet writer for the tests (no writer is installed): REQUIRED flat columns and
+// REQUIRED list<float> columns (the three-level LIST layout, levels RLE-encoded), PLAIN
+// encoding, uncompressed, one data page per column chunk, the footer in Thrift's compact
+// protocol. Enough to give hyparquet real files with several row groups.
 
-export type Column = { readonly name: string } & ({ readonly type: 'string'; readonly values: readonly string[] } | { readonly type: 'binary'; readonly values: readonly Buffer[] } | { readonly type: 'int32'; readonly values: readonly number[] });
+export type Column = { readonly name: string } & (
+  | { readonly type: 'string'; readonly values: readonly string[] }
+  | { readonly type: 'binary'; readonly values: readonly Buffer[] }
+  | { readonly type: 'int32'; readonly values: readonly number[] }
+  /** list<float>, every list non-empty. */
+  | { readonly type: 'floats'; readonly values: readonly (readonly number[])[] }
+);
 
 const I32 = 5;
 const I64 = 6;
@@ -51,9 +58,35 @@ function encode(type: number, value: unknown): number[] {
   throw new Error(`type ${type}`);
 }
 
+/** One RLE run of the hybrid level encoding (bit width 1): `count` times `value`. */
+function run(count: number, value: number): number[] {
+  return [...varint(count << 1), value];
+}
+
+/** Repetition then definition levels (each with its 4-byte length) and the PLAIN floats of rows [from, to). */
+function listPage(values: readonly (readonly number[])[], from: number, to: number): { data: Buffer; count: number } {
+  const rep: number[] = [];
+  const floats: number[] = [];
+  for (let i = from; i < to; i++) {
+    const row = values[i] as readonly number[];
+    rep.push(...run(1, 0), ...(row.length > 1 ? run(row.length - 1, 1) : []));
+    floats.push(...row);
+  }
+  const def = run(floats.length, 1);
+  const len = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const data = Buffer.alloc(floats.length * 4);
+  floats.forEach((v, j) => data.writeFloatLE(v, j * 4));
+  return { data: Buffer.concat([len(rep.length), Buffer.from(rep), len(def.length), Buffer.from(def), data]), count: floats.length };
+}
+
 function plain(c: Column, from: number, to: number): Buffer {
   const parts: Buffer[] = [];
   for (let i = from; i < to; i++) {
+    if (c.type === 'floats') throw new Error('list columns are written by listPage');
     if (c.type === 'int32') {
       const b = Buffer.alloc(4);
       b.writeInt32LE(c.values[i] as number);
@@ -68,7 +101,7 @@ function plain(c: Column, from: number, to: number): Buffer {
   return Buffer.concat(parts);
 }
 
-const physical = (c: Column): number => (c.type === 'int32' ? 1 : 6);
+const physical = (c: Column): number => (c.type === 'int32' ? 1 : c.type === 'floats' ? 4 : 6);
 
 /** A Parquet file of `columns` (all of the same length) in row groups of `rowGroupSize`. */
 export function parquetFile(columns: readonly Column[], rowGroupSize: number): Buffer {
@@ -81,13 +114,14 @@ export function parquetFile(columns: readonly Column[], rowGroupSize: number): B
     const cols: Field[][] = [];
     let total = 0;
     for (const c of columns) {
-      const data = plain(c, start, end);
+      const page = c.type === 'floats' ? listPage(c.values, start, end) : { data: plain(c, start, end), count: end - start };
+      const data = page.data;
       const header = Buffer.from(
         struct([
           [1, I32, 0],
           [2, I32, data.length],
           [3, I32, data.length],
-          [5, STRUCT, [[1, I32, end - start], [2, I32, 0], [3, I32, 3], [4, I32, 3]] as Field[]],
+          [5, STRUCT, [[1, I32, page.count], [2, I32, 0], [3, I32, 3], [4, I32, 3]] as Field[]],
         ]),
       );
       const pageOffset = offset;
@@ -102,9 +136,9 @@ export function parquetFile(columns: readonly Column[], rowGroupSize: number): B
           [
             [1, I32, physical(c)],
             [2, LIST, [I32, [0]]],
-            [3, LIST, [BINARY, [c.name]]],
+            [3, LIST, [BINARY, c.type === 'floats' ? [c.name, 'list', 'element'] : [c.name]]],
             [4, I32, 0],
-            [5, I64, end - start],
+            [5, I64, page.count],
             [6, I64, header.length + data.length],
             [7, I64, header.length + data.length],
             [9, I64, pageOffset],
@@ -123,12 +157,28 @@ export function parquetFile(columns: readonly Column[], rowGroupSize: number): B
       [4, BINARY, 'schema'],
       [5, I32, columns.length],
     ],
-    ...columns.map((c): Field[] => [
-      [1, I32, physical(c)],
-      [3, I32, 0],
-      [4, BINARY, c.name],
-      ...(c.type === 'string' ? ([[6, I32, 0]] as Field[]) : []),
-    ]),
+    ...columns.flatMap((c): Field[][] =>
+      c.type === 'floats'
+        ? [
+            [
+              [3, I32, 0],
+              [4, BINARY, c.name],
+              [5, I32, 1],
+              [6, I32, 3],
+            ],
+            [
+              [3, I32, 2],
+              [4, BINARY, 'list'],
+              [5, I32, 1],
+            ],
+            [
+              [1, I32, 4],
+              [3, I32, 0],
+              [4, BINARY, 'element'],
+            ],
+          ]
+        : [[[1, I32, physical(c)], [3, I32, 0], [4, BINARY, c.name], ...(c.type === 'string' ? ([[6, I32, 0]] as Field[]) : [])]],
+    ),
   ];
   const footer = Buffer.from(
     struct([

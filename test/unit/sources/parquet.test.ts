@@ -37,6 +37,53 @@ test('a Parquet file of id, text and label columns is read across its row groups
   );
 });
 
+test('list<float> columns give features and embedding inputs, each row judged by length', async () => {
+  const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 10_000 };
+  const rows = [
+    [0.5, 0.25, 0, 1],
+    [1, 2, 3, 4],
+    [0, 0, 0],
+  ];
+  const path = tmp.file(
+    'features.parquet',
+    parquetFile(
+      [
+        { name: 'id', type: 'string', values: ['f0', 'f1', 'f2'] },
+        { name: 'features', type: 'floats', values: rows },
+        { name: 'label', type: 'string', values: ['a', 'b', 'c'] },
+      ],
+      2,
+    ),
+  );
+  assert.equal(await errorOf(() => readAll(path, spec)), `${path}#2: input.features has 3 values, the model expects 4`);
+  const { records } = await readAll(path, spec, true);
+  assert.deepEqual(
+    records.map((r) => [r.id, r.input.kind, Array.from((r.input as { values: Float32Array }).values), r.label]),
+    [
+      ['f0', 'features', rows[0], 'a'],
+      ['f1', 'features', rows[1], 'b'],
+    ],
+  );
+  const emb = tmp.file(
+    'emb.parquet',
+    parquetFile(
+      [
+        { name: 'id', type: 'int32', values: [7, 8] },
+        { name: 'embedding', type: 'floats', values: [[1, 0, 0], [0, 0.5, 0.5]] },
+      ],
+      1,
+    ),
+  );
+  const e = await readAll(emb, spec);
+  assert.deepEqual(
+    e.records.map((r) => [r.id, r.input.kind, Array.from((r.input as { values: Float32Array }).values), r.label]),
+    [
+      ['7', 'embedding', [1, 0, 0], undefined],
+      ['8', 'embedding', [0, 0.5, 0.5], undefined],
+    ],
+  );
+});
+
 test('Parquet rows are judged by parseSample: a bad row names its row and the field', async () => {
   const path = tmp.file(
     'bad.parquet',
