@@ -3,11 +3,12 @@
 // for the topic source, a real Kafka broker.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { loadConfig } from '../../src/config/index.js';
 import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
@@ -16,6 +17,8 @@ import { createTopics, testKafka, uniqueName } from '../helpers/kafka.js';
 
 /** The committed encoder, as an absolute path: the commands run in the temporary directory. */
 const MODEL = resolve(loadConfig(process.env).modelPath);
+/** all-MiniLM-L6-v2 as scripts/fetch-minilm.sh caches it (npm test's pretest). */
+const MINILM = fileURLToPath(new URL('../../.cache/minilm/model.onnx', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/qualm.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'qualm-sources-cli-'));
 let broker: LocalKafka | undefined;
@@ -167,6 +170,50 @@ test('build-index --references on a .npy of embeddings with a CSV sidecar; numer
   const mismatch = await qualm(['build-index', '--references', 'emb.npy', '--sidecar', 'emb-short.csv']);
   assert.equal(mismatch.code, 1);
   assert.match(mismatch.stderr, /sidecar emb-short\.csv has 239 entries, emb\.npy has 240 rows/);
+});
+
+test('text and image references: MiniLM on labelled texts, the demo encoder on PNG lines (a broken PNG named by its line)', async () => {
+  const texts = Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: `t${i}`, input: { text: `${i % 2 === 1 ? 'a wonderful, moving film' : 'a dull waste of an evening'}, review ${i}` }, label: i % 2 === 1 ? 'pos' : 'neg' }));
+  writeFileSync(join(dir, 'texts.jsonl'), texts.join('\n'));
+  const text = manifestOf(await qualm(['build-index', '--references', 'texts.jsonl', '--k', '5'], { QUALM_MODEL_PATH: MINILM }));
+  assert.equal(text.manifest.count, 60);
+  assert.deepEqual(text.manifest.labels?.names, ['neg', 'pos']);
+
+  copyFileSync(MODEL, join(dir, 'fmnist-png.onnx'));
+  writeFileSync(
+    join(dir, 'fmnist-png.json'),
+    JSON.stringify({
+      format_version: 2,
+      name: 'fmnist-simclr-png',
+      version: '1',
+      input_kind: 'image',
+      input: { name: 'pixels', dtype: 'float32', shape: [-1, 784], layout: 'flat' },
+      preprocess: { color: 'grayscale', size: { width: 28, height: 28 }, scale: 1 / 255 },
+      output: { name: 'embedding', normalized: true },
+      dim: 128,
+      metric: 'cosine',
+    }),
+  );
+  const lines: string[] = [];
+  for (let i = 0; i < 80; i++) {
+    const px = Buffer.alloc(784);
+    for (let j = 0; j < 784; j++) px[j] = Math.round((test10k.pixels[i * 784 + j] as number) * 255);
+    const png = await sharp(px, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    // Line 31 holds a PNG cut short: decoding fails in the encoder stage, not in parsing.
+    const bytes = i === 30 ? png.subarray(0, 40) : png;
+    lines.push(JSON.stringify({ id: `png-${i}`, input: { image_b64: bytes.toString('base64') }, label: FASHION_MNIST_LABELS[test10k.labels[i] as number] }));
+  }
+  writeFileSync(join(dir, 'pngs.jsonl'), lines.join('\n'));
+  const env = { QUALM_MODEL_PATH: join(dir, 'fmnist-png.onnx') };
+  const failed = await qualm(['build-index', '--references', 'pngs.jsonl', '--k', '5'], env);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, /\[QUALM_SOURCE_INVALID\] pngs\.jsonl:31: /);
+  const image = manifestOf(await qualm(['build-index', '--references', 'pngs.jsonl', '--k', '5', '--skip-invalid'], env));
+  assert.equal(image.manifest.count, 79);
+  assert.equal(image.manifest.source.skipped.total, 1);
+  const [reason] = Object.entries(image.manifest.source.skipped.byReason);
+  assert.match(reason?.[0] ?? '', /^QUALM_IMAGE_/);
+  assert.deepEqual(reason?.[1].first, ['pngs.jsonl:31']);
 });
 
 test('an unlabelled source builds a label-free bundle', async () => {
