@@ -10,7 +10,7 @@ import { UsageError, intFlag, parseFlags } from '../args.js';
 
 export const HELP = `qualm model: write and check the manifest that tells qualm how to run an ONNX encoder
 
-Usage: qualm model init MODEL.onnx [--out FILE] [--force]
+Usage: qualm model init MODEL.onnx [--kind image] [--out FILE] [--force]
        qualm model check MODEL.onnx [--batch B]
 
 init   opens the model with onnxruntime, prints its inputs and outputs (names, shapes, element
@@ -20,6 +20,9 @@ init   opens the model with onnxruntime, prints its inputs and outputs (names, s
        dtype, dim from the output's last dimension, pooling (a 3-d output: mean), a
        tokenizer.json found beside the model. What it cannot know is written as a placeholder
        and listed on stderr as "fill in: ...". It refuses to overwrite a manifest without --force.
+       --kind image makes a 2-d input an image input of the flat layout (models that flatten
+       their pixels, such as the demo encoder's [n, 784]): colour and size are guessed from
+       the input width (W*W grayscale, or 3*W*W rgb) and listed to confirm.
 check  reads the manifest (errors name the field and what was expected), opens the model
        through the encoder qualm runs (which checks the manifest against the model), runs one
        batch of dummy inputs (random values of the input's shape; dummy sentences for text)
@@ -27,6 +30,7 @@ check  reads the manifest (errors name the field and what was expected), opens t
        and whether that matches output.normalized, ms per batch, metric.
 
 Options:
+  --kind K     init: image, to read a 2-d input as flattened images (default: inferred)
   --out FILE   init: where to write the manifest (default: MODEL.json beside the model)
   --force      init: overwrite an existing manifest
   --batch B    check: rows in the dummy batch (default: 8; a fixed batch size in the manifest wins)
@@ -60,6 +64,7 @@ export function starterManifest(
   inputs: readonly DeclaredTensor[],
   outputs: readonly DeclaredTensor[],
   tokenizer: { readonly file: string; readonly maxLength: number | null } | null,
+  kind?: 'image',
 ): StarterManifest {
   const fillIn: string[] = [];
   const byName = (re: RegExp): DeclaredTensor | undefined => inputs.find((t) => re.test(t.name) && (t.type === 'int64' || t.type === null));
@@ -134,6 +139,30 @@ export function starterManifest(
       fillIn,
     };
   }
+  if (kind === 'image') {
+    if (input.shape.length !== 2) throw new UsageError(`--kind image reads a 2-d input as flattened images; ${input.name} is ${showDims(input)}`);
+    const width = input.shape[1];
+    const side = (v: number): number | null => (Number.isInteger(Math.sqrt(v)) ? Math.sqrt(v) : null);
+    const gray = fixed(width) ? side(width) : null;
+    const rgb = fixed(width) && width % 3 === 0 ? side(width / 3) : null;
+    const color = gray === null && rgb !== null ? 'rgb' : 'grayscale';
+    const edge = gray ?? rgb;
+    if (edge === null) fillIn.push(`preprocess.size and preprocess.color (${showDims(input)} is not W*W or 3*W*W values: give the image size and colour the model flattens)`);
+    else fillIn.push(`preprocess.size and preprocess.color (guessed ${color} ${edge}x${edge} from ${String(width)} values: confirm)`);
+    fillIn.push('preprocess.scale, mean and std (written 1/255, 0 and 1: pixel values in [0, 1], as the model was trained on)');
+    return {
+      manifest: {
+        ...common,
+        input_kind: 'image',
+        input: { name: input.name, dtype, shape, layout: 'flat' },
+        preprocess: { color, size: { width: edge ?? 'FILL_IN', height: edge ?? 'FILL_IN' }, center_crop: false, scale: 1 / 255, mean: 0, std: 1 },
+        output: output(pooling),
+        dim,
+        metric: 'cosine',
+      },
+      fillIn,
+    };
+  }
   if (input.shape.length !== 2) fillIn.push(`input_kind (a ${input.shape.length}-d input ${showDims(input)}: written features; an image input is 4-d, or 2-d with layout flat)`);
   fillIn.push('preprocess (written none: scale, mean, std if the model was trained on transformed features)');
   return {
@@ -166,7 +195,7 @@ function findTokenizer(modelPath: string): { file: string; maxLength: number | n
   return { file: 'tokenizer.json', maxLength };
 }
 
-async function init(modelPath: string, out: string | undefined, force: boolean): Promise<number> {
+async function init(modelPath: string, out: string | undefined, force: boolean, kind: 'image' | undefined): Promise<number> {
   const target = resolve(out ?? modelManifestPath(modelPath));
   if (existsSync(target) && !force) throw new UsageError(`${target} exists; pass --force to overwrite it`);
   const session = await openSession(modelPath);
@@ -183,7 +212,7 @@ async function init(modelPath: string, out: string | undefined, force: boolean):
   for (const t of inputs) console.log(`  ${t.name}  ${t.type ?? 'non-tensor'}  ${showDims(t)}`);
   console.log('outputs:');
   for (const t of outputs) console.log(`  ${t.name}  ${t.type ?? 'non-tensor'}  ${showDims(t)}`);
-  const starter = starterManifest(basename(modelPath).replace(/\.onnx$/i, ''), inputs, outputs, findTokenizer(modelPath));
+  const starter = starterManifest(basename(modelPath).replace(/\.onnx$/i, ''), inputs, outputs, findTokenizer(modelPath), kind);
   await writeFile(target, JSON.stringify(starter.manifest, null, 2) + '\n');
   console.log(`wrote ${target} (${String(starter.manifest.input_kind)} model)`);
   for (const f of starter.fillIn) console.error(`fill in: ${f}`);
@@ -290,7 +319,7 @@ export async function run(argv: string[], _config: Config): Promise<number> {
   const [sub, model, ...rest] = argv;
   if (sub !== 'init' && sub !== 'check') throw new UsageError(sub === undefined ? 'name a subcommand: init or check' : `unknown subcommand ${JSON.stringify(sub)}: init or check`);
   if (model === undefined || model.startsWith('-')) throw new UsageError(`qualm model ${sub} needs the path of an .onnx model`);
-  const { values } = parseFlags(rest, { out: { type: 'string' }, force: { type: 'boolean' }, batch: { type: 'string' } });
+  const { values } = parseFlags(rest, { kind: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, batch: { type: 'string' } });
   if (values.help === true) {
     console.log(HELP);
     return 0;
@@ -298,8 +327,9 @@ export async function run(argv: string[], _config: Config): Promise<number> {
   const path = resolve(model);
   if (sub === 'init') {
     if (values.batch !== undefined) throw new UsageError('--batch is an option of check');
-    return init(path, values.out, values.force === true);
+    if (values.kind !== undefined && values.kind !== 'image') throw new UsageError(`--kind takes image (other kinds are inferred), got ${JSON.stringify(values.kind)}`);
+    return init(path, values.out, values.force === true, values.kind);
   }
-  if (values.out !== undefined || values.force !== undefined) throw new UsageError('--out and --force are options of init');
+  if (values.out !== undefined || values.force !== undefined || values.kind !== undefined) throw new UsageError('--kind, --out and --force are options of init');
   return check(path, intFlag('batch', values.batch, 8, 1));
 }

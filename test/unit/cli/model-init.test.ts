@@ -63,3 +63,20 @@ test('dummy image rows follow the manifest: per-channel mean/std in the layout t
     else assert.ok(v >= 0 && v <= 1, `red/green ${v}`);
   }
 });
+
+test('--kind image reads a 2-d input as flattened images, guessing colour and size from its width', () => {
+  const gray = starterManifest('enc', [f32('pixels', 'batch', 784)], [f32('embedding', 'batch', 128)], null, 'image');
+  assert.equal(gray.manifest.input_kind, 'image');
+  assert.deepEqual(gray.manifest.input, { name: 'pixels', dtype: 'float32', shape: [-1, 784], layout: 'flat' });
+  assert.deepEqual((gray.manifest.preprocess as Record<string, unknown>).size, { width: 28, height: 28 });
+  assert.equal((gray.manifest.preprocess as Record<string, unknown>).color, 'grayscale');
+  assert.ok(gray.fillIn.some((f) => /guessed grayscale 28x28 from 784/.test(f)));
+  const rgb = starterManifest('enc', [f32('pixels', 'batch', 3 * 32 * 32)], [f32('embedding', 'batch', 64)], null, 'image');
+  assert.equal((rgb.manifest.preprocess as Record<string, unknown>).color, 'rgb');
+  assert.deepEqual((rgb.manifest.preprocess as Record<string, unknown>).size, { width: 32, height: 32 });
+  const odd = starterManifest('enc', [f32('pixels', 'batch', 1000)], [f32('embedding', 'batch', 64)], null, 'image');
+  assert.ok(odd.fillIn.some((f) => /is not W\*W or 3\*W\*W values/.test(f)));
+  // A 4-d input is an image whatever --kind says; a 3-d one cannot be read as images.
+  assert.equal((starterManifest('enc', [f32('pixels', 'batch', 3, 8, 8)], [f32('embedding', 'batch', 64)], null, 'image').manifest.input as Record<string, unknown>).layout, 'NCHW');
+  assert.throws(() => starterManifest('enc', [f32('pixels', 'batch', 8, 8)], [f32('embedding', 'batch', 64)], null, 'image'), /--kind image reads a 2-d input/);
+});
