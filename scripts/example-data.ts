@@ -24,7 +24,7 @@ const { values, positionals } = parseArgs({
   options: {
     'images-refs': { type: 'string', default: '3000' },
     'images-test': { type: 'string', default: '500' },
-    'texts-refs': { type: 'string', default: '400' },
+    'texts-refs': { type: 'string', default: '1000' },
     'texts-test': { type: 'string', default: '200' },
     'text-chars': { type: 'string', default: '400' },
   },
