@@ -41,3 +41,4 @@ export {
   type ImageFormat,
 } from './image-preprocess.js';
 export { makeViews, shiftImage, cropResize, addNoise, viewKind, viewSeed, DEFAULT_VIEW_OPTIONS, VIEW_KINDS, type ViewKind, type ViewOptions } from './views.js';
+export { encodeInputs, inputSpecFor, type EncodedInput, type EncodeOptions, type InputEncoder, type RejectedInput, type TextEmbedding } from './encode-inputs.js';

@@ -1,4 +1,4 @@
-import type { InputEncoder } from '../stream/encode-inputs.js';
+import type { InputEncoder } from '../encoder/index.js';
 
 /** What the scorer needs of an encoder (OnnxEncoder in production). */
 export interface Embedder extends InputEncoder {

@@ -3,7 +3,7 @@ import type { ErrorCode } from '../errors.js';
 import type { IndexSnapshot, Neighbors } from '../index/index.js';
 import type { Stage } from '../metrics/index.js';
 import { bundleScoreOptions, scoreNeighbors, type FlagDecision, type FlagRules, type Score } from '../scoring/index.js';
-import { encodeInputs } from '../stream/encode-inputs.js';
+import { encodeInputs } from '../encoder/index.js';
 import type { Embedder } from './embedder.js';
 import { reviewRecord, scoreRecord } from './records.js';
 

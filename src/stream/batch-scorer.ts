@@ -6,7 +6,7 @@ import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { Scorer, type Embedder, type ScoreItem } from '../scorer/index.js';
 import type { FlagRules, Score } from '../scoring/index.js';
-import { inputSpecFor } from './encode-inputs.js';
+import { inputSpecFor } from '../encoder/index.js';
 
 export type { Embedder } from '../scorer/index.js';
 

@@ -19,7 +19,7 @@ import { loadCurrentBundle } from '../../src/index/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { Scorer, type ScoreItem } from '../../src/scorer/index.js';
 import { createPolicy } from '../../src/stream/index.js';
-import { encodeInputs } from '../../src/stream/encode-inputs.js';
+import { encodeInputs } from '../../src/encoder/index.js';
 import { buildSliceBundle, embedSlice, type SliceRefs } from '../helpers/bundles.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { WorkerProcess } from '../helpers/worker-process.js';

@@ -27,7 +27,7 @@ import { createLogger } from '../../logging/index.js';
 import { fitCombination } from '../../eval/index.js';
 import { referenceScorer } from '../../scoring/index.js';
 import { LabelCollector, SkipCounter, SourceRecordError, mergeSkips, openSource, type SkipReport, type Source, type SourceOptions, type SourceRecord } from '../../sources/index.js';
-import { encodeInputs, inputSpecFor } from '../../stream/encode-inputs.js';
+import { encodeInputs, inputSpecFor } from '../../encoder/index.js';
 import { createKafka, readTopicToEnd } from '../../stream/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';

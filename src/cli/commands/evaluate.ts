@@ -23,7 +23,7 @@ import type { SampleInput } from '../../contracts/index.js';
 import { createLogger } from '../../logging/index.js';
 import { SOURCE_SPEC_FORMS, labelOrder, openSource, type Source, type SourceOptions } from '../../sources/index.js';
 import { createKafka } from '../../stream/index.js';
-import { encodeInputs, inputSpecFor } from '../../stream/encode-inputs.js';
+import { encodeInputs, inputSpecFor } from '../../encoder/index.js';
 import { packageRoot } from '../../util/package-root.js';
 import { sha256File } from '../../util/sha256.js';
 import { UsageError, intFlag, parseFlags } from '../args.js';

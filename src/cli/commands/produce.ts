@@ -4,7 +4,7 @@ import type { SampleInput } from '../../contracts/index.js';
 import { loadFashionMnist, loadMnist } from '../../datasets/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { openSource, type SkipReport, type Source, type SourceRecord } from '../../sources/index.js';
-import { inputSpecFor } from '../../stream/encode-inputs.js';
+import { inputSpecFor } from '../../encoder/index.js';
 import { createLogger } from '../../logging/index.js';
 import { PRODUCE_CHUNK_BYTES, chunkByBytes, createKafka } from '../../stream/index.js';
 import { intFlag, parseFlags, ratioFlag, UsageError } from '../args.js';

@@ -10,7 +10,7 @@ import { checkCombination } from '../../scoring/index.js';
 import { SkipCounter, SourceRecordError, mergeSkips, openSource, type SourceRecord } from '../../sources/index.js';
 import { createLogger } from '../../logging/index.js';
 import { createKafka, createPolicy } from '../../stream/index.js';
-import { inputSpecFor } from '../../stream/encode-inputs.js';
+import { inputSpecFor } from '../../encoder/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
 import { stopOnSignals } from '../stop-signals.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import type { SampleInput } from '../../../src/contracts/index.js';
 import type { ImageSpec } from '../../../src/encoder/index.js';
-import { encodeInputs, inputSpecFor, type EncodedInput, type InputEncoder } from '../../../src/stream/encode-inputs.js';
+import { encodeInputs, inputSpecFor, type EncodedInput, type InputEncoder } from '../../../src/encoder/index.js';
 
 const DIM = 2;
 

@@ -1,5 +1,6 @@
 import type { InputSpec, SampleInput } from '../contracts/index.js';
-import { preprocessImages, type ImageSpec } from '../encoder/index.js';
+import { preprocessImages } from './image-preprocess.js';
+import type { ImageSpec } from './model-manifest.js';
 import type { ErrorCode } from '../errors.js';
 
 /** What a text encoder adds to the scorer's Embedder (OnnxEncoder has both). */
