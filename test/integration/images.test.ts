@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import type { Kafka, Message } from 'kafkajs';
@@ -107,45 +106,6 @@ test('PNG bytes through the image manifest embed as the same pixels through the 
   });
   console.log(`${N} images: largest embedding difference PNG vs features ${worst.toExponential(2)}`);
   assert.ok(worst <= 1e-5, `largest difference ${worst}`);
-});
-
-test('event-loop delay while preprocessing 2,000 28x28 PNGs and 200 640x480 JPEGs', { timeout: 300_000 }, async () => {
-  const small = Array.from({ length: 2000 }, (_, i) => pngs[i % pngs.length] as Buffer);
-  const noise = Buffer.alloc(640 * 480 * 3);
-  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-  const jpeg = await sharp(noise, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-  const large = Array.from({ length: 200 }, () => jpeg);
-  const rgbSpec: ImageSpec = {
-    format_version: 2,
-    name: 'rgb-224',
-    version: '1',
-    input_kind: 'image',
-    input: { name: 'x', dtype: 'float32', shape: [-1, 3, 224, 224], layout: 'NCHW' },
-    preprocess: { color: 'rgb', resize: { shortest_edge: 256 }, center_crop: true, scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], max_pixels: 40_000_000 },
-    output: { name: 'y', pooling: 'none', normalized: false },
-    dim: 8,
-    metric: 'cosine',
-  };
-  const measure = async (what: string, run: () => Promise<unknown>, n: number): Promise<{ p99: number; max: number }> => {
-    const h = monitorEventLoopDelay({ resolution: 1 });
-    h.enable();
-    const t0 = performance.now();
-    await run();
-    const ms = performance.now() - t0;
-    h.disable();
-    const p99 = h.percentile(99) / 1e6;
-    const max = h.max / 1e6;
-    console.log(`${what}: ${n} images in ${ms.toFixed(0)} ms (${((n / ms) * 1000).toFixed(0)}/s); event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
-    return { p99, max };
-  };
-  // The baseline of the same run: the loop idle for 2 s (what the machine's load alone costs it).
-  await measure('idle baseline', () => new Promise((r) => setTimeout(r, 2000)), 0);
-  const a = await measure('28x28 PNG, grayscale flat', () => preprocessImages(imageEncoder.imageSpec as ImageSpec, small), small.length);
-  const results = await preprocessImages(rgbSpec, large.slice(0, 1));
-  assert.ok(results[0]?.ok === true && results[0].values.length === 3 * 224 * 224);
-  const b = await measure('640x480 JPEG, rgb resize 256 + crop 224', () => preprocessImages(rgbSpec, large), large.length);
-  // The work runs on the libuv pool: the loop only starts it and copies the pixels out.
-  for (const r of [a, b]) assert.ok(r.p99 < 50, `event-loop delay p99 ${r.p99} ms`);
 });
 
 test('worker: raw PNG messages and image_b64 JSON score as the same images sent as features; bad images go to the DLQ; offsets committed', { timeout: 300_000 }, async () => {
