@@ -119,3 +119,23 @@ test('docs/bring-your-own.md runs as written: a text encoder and an image encode
     await imageDlq.stop();
   }
 });
+
+test("the README's 'Your own model' block runs as written from the checkout", { timeout: 300_000 }, async () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const from = readme.indexOf('### Your own model');
+  assert.ok(from > 0, 'the README has the block');
+  const block = shellBlocks(readme.slice(from))[0] ?? '';
+  assert.ok(block?.includes('qualm build-index --references'), 'the first sh block after the heading is the one');
+  const out = join(ROOT, 'var', 'byo');
+  rmSync(out, { recursive: true, force: true });
+  try {
+    const run = await bash(block, ROOT, userEnv({}));
+    assert.equal(run.code, 0, `the README block failed:\n${run.out.slice(-4000)}`);
+    const lines = readFileSync(join(out, 'scores.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 500);
+    const r = JSON.parse(lines[0] as string) as ScoreRecord<null>;
+    assert.ok(r.uncertainty >= 0 && r.uncertainty <= 1 && r.model_version === 'encoder@1', JSON.stringify(r).slice(0, 300));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
