@@ -1,7 +1,7 @@
 import type { Config } from '../../config/index.js';
 import { FLAG_REASONS, INPUT_ERROR_CODES } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
-import { describeError } from '../../errors.js';
+import { ConfigError, describeError } from '../../errors.js';
 import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type LoadOptions, type StoreEvent } from '../../index/index.js';
 import { checkCombination } from '../../scoring/index.js';
 import { createLogger, type Logger } from '../../logging/index.js';
@@ -52,6 +52,11 @@ export async function run(argv: string[], config: Config): Promise<number> {
   metrics.primeLabels({ flagReasons: FLAG_REASONS, dlqCodes: INPUT_ERROR_CODES });
 
   const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
+  if (config.inputFormat === 'image' && encoder.inputKind !== 'image') {
+    // Every message would go to the DLQ as QUALM_UNSUPPORTED_INPUT: refuse the start instead.
+    await encoder.close();
+    throw new ConfigError([{ key: 'QUALM_INPUT_FORMAT', message: `image (raw image messages) needs an image model; ${config.modelPath} takes ${encoder.inputKind}` }]);
+  }
   const store = bundleStore(config, logger);
   const loadOptions: LoadOptions = {
     efSearch: config.efSearch,
