@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
+import { CsvLineError, splitCsvLine as splitCsv } from '../util/csv.js';
 
 /**
  * The user's downstream model's predictions per test id (`qualm evaluate --predictions`):
@@ -155,38 +156,13 @@ function parseJsonLine(text: string, labelNames: readonly string[], labelIds: Re
   return { id: String(id), ...resolve(label, probs, field, labelNames) };
 }
 
-/** Splits one CSV line (RFC 4180 quoting, no line breaks inside a field). */
+/** One CSV line of a predictions file (RFC 4180 quoting); a malformed line is a LineError. */
 export function splitCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= line.length) throw new LineError('unterminated quoted field');
-        const ch = line[i] as string;
-        if (ch === '"') {
-          if (line[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += ch;
-        i++;
-      }
-      if (i < line.length && line[i] !== ',') throw new LineError('text after a closing quote');
-    } else {
-      const end = line.indexOf(',', i);
-      field = end < 0 ? line.slice(i) : line.slice(i, end);
-      i = end < 0 ? line.length : end;
-    }
-    out.push(field);
-    if (i >= line.length) return out;
-    i++; // the comma
+  try {
+    return splitCsv(line);
+  } catch (err) {
+    if (err instanceof CsvLineError) throw new LineError(err.message);
+    throw err;
   }
 }
 

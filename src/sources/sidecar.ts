@@ -4,6 +4,7 @@ import { ErrorCodes, QualmError } from '../errors.js';
 import { labelValue } from './labels.js';
 import { readLines } from './lines.js';
 import { SourceRecordError } from './skips.js';
+import { CsvLineError, splitCsvLine as splitCsv } from '../util/csv.js';
 
 /** One sidecar line: the id (and label, meta) of the vector in the same position. */
 export interface SidecarEntry {
@@ -21,35 +22,13 @@ export interface SidecarProblem {
 const MAX_SIDECAR_LINE = 1 << 20;
 const MAX_ID_LENGTH = 512;
 
-/** Splits one CSV line: fields separated by commas, optionally quoted with `"` (a doubled `""` inside). No multi-line fields. */
+/** One CSV line of a sidecar, its errors named by file and line. */
 export function splitCsvLine(line: string, where: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (line[i] === '"') {
-      let field = '';
-      i++;
-      for (;;) {
-        const q = line.indexOf('"', i);
-        if (q === -1) throw new SourceRecordError(where, 'bad_csv', 'a quoted field has no closing quote (fields cannot span lines)');
-        field += line.slice(i, q);
-        if (line[q + 1] === '"') {
-          field += '"';
-          i = q + 2;
-          continue;
-        }
-        i = q + 1;
-        break;
-      }
-      out.push(field);
-      if (i < line.length && line[i] !== ',') throw new SourceRecordError(where, 'bad_csv', `unexpected ${JSON.stringify(line[i])} after a quoted field`);
-    } else {
-      const c = line.indexOf(',', i);
-      out.push(c === -1 ? line.slice(i) : line.slice(i, c));
-      i = c === -1 ? line.length : c;
-    }
-    if (i >= line.length) return out;
-    i++; // the comma
+  try {
+    return splitCsv(line);
+  } catch (err) {
+    if (err instanceof CsvLineError) throw new SourceRecordError(where, 'bad_csv', err.message);
+    throw err;
   }
 }
 

@@ -100,7 +100,7 @@ test('every bad CSV header and row is named', async () => {
   await rejects('csv', ['id,p_cat,p_dog,p_bird', 'a,0.5,0.5,0.5'], /:2: fields p_\* sum to 1\.50000/);
   await rejects('csv', ['id,p_cat,p_dog,p_bird', 'a,x,0.5,0.5'], /:2: field p_cat must be a finite number/);
   await rejects('csv', ['id,label', 'a,cat,extra'], /:2: 3 fields, the header has 2/);
-  await rejects('csv', ['id,label', '"a,cat'], /:2: unterminated quoted field/);
+  await rejects('csv', ['id,label', '"a,cat'], /:2: a quoted field has no closing quote/);
 });
 
 test('skipInvalid counts bad lines and keeps the good ones', async () => {
