@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRIC_SIGNALS } from '../signals.js';
 
 /** Outcomes of a refresh check that found a new bundle version. */
 export const REFRESH_OUTCOMES = ['swapped', 'refused', 'error'] as const;
@@ -114,7 +115,7 @@ export class QualmMetrics {
     });
     this.signal = new Histogram({
       name: 'qualm_signal',
-      help: 'Each scoring signal of scored samples, in [0, 1]: density_percentile, relative_density_percentile, label_agreement.',
+      help: `Each scoring signal of scored samples, in [0, 1]: ${METRIC_SIGNALS.map((s) => s.label).join(', ')} (the label signals with labelled bundles, the Mahalanobis one with a fitted Gaussian).`,
       labelNames: ['signal'] as const,
       buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
       registers,
