@@ -6,55 +6,16 @@ import { after, before, test } from 'node:test';
 import { seededRandom } from '../../../src/cli/sample-mix.js';
 import { decodeFloat32Base64, type RecordSource, type Sample } from '../../../src/contracts/index.js';
 import { normalizeRows } from '../../../src/encoder/index.js';
-import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../../../src/index/index.js';
-import { CSV_COLUMNS, Scorer, csvField, csvHeader, csvRow, type Embedder, type EncodeStage, type ScoreItem } from '../../../src/scorer/index.js';
+import type { IndexSnapshot } from '../../../src/index/index.js';
+import { CSV_COLUMNS, Scorer, csvField, csvHeader, csvRow, type EncodeStage, type ScoreItem } from '../../../src/scorer/index.js';
 import { FlagRules, TargetRatePolicy, ThresholdPolicy, bundleScoreOptions, scoreNeighbors } from '../../../src/scoring/index.js';
 import { SIGNAL_WIRE_NAMES } from '../../../src/signals.js';
-
-const DIM = 8;
-/** A fake encoder for pure logic: the features themselves, L2-normalised; counts its runs. */
-class IdentityEmbedder implements Embedder {
-  readonly dim = DIM;
-  readonly inputDim = DIM;
-  readonly manifest = { name: 'identity', version: '3' };
-  readonly sha256 = 'e'.repeat(64);
-  runs: number[] = [];
-  embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array> {
-    return (async () => {
-      for (let s = 0; s < n; s += batch) {
-        this.runs.push(Math.min(batch, n - s));
-        await between?.(Math.min(n, s + batch));
-      }
-      return normalizeRows(Float32Array.from(features), DIM);
-    })();
-  }
-}
+import { DIM, IdentityEmbedder, twoClusterBundle } from '../../helpers/two-clusters.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qualm-scorer-unit-'));
 let snap: IndexSnapshot;
 before(async () => {
-  const rnd = seededRandom(7);
-  const n = 400;
-  const emb = new Float32Array(n * DIM);
-  const labels: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c = i % 2;
-    for (let j = 0; j < DIM; j++) emb[i * DIM + j] = (j === c ? 1 : 0) + (rnd() - 0.5) * 0.2;
-    labels.push(c);
-  }
-  normalizeRows(emb, DIM);
-  await buildBundle(root, {
-    embeddings: emb,
-    dim: DIM,
-    ids: labels.map((_, i) => `r${i}`),
-    labels,
-    labelNames: ['east', 'north'],
-    model: { name: 'identity', version: '3', sha256: 'c'.repeat(64) },
-    source: {},
-    k: 10,
-    densityWeight: 0.5,
-  });
-  snap = await loadCurrentBundle(root, { efSearch: 100 });
+  snap = await twoClusterBundle(root, { n: 400, seed: 7, modelVersion: '3' });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -65,7 +26,7 @@ const FAR = [0, 0, 0, 0, 0, 0, 0, 1];
 const AT = new Date('2026-02-03T04:05:06Z');
 
 test('one Scored per item, in order, with its own source; records and decisions agree', async () => {
-  const embedder = new IdentityEmbedder();
+  const embedder = new IdentityEmbedder('3');
   const scorer = new Scorer({ embedder, snapshot: () => snap, policy: threshold(), batch: 2, now: () => AT });
   const items: ScoreItem<RecordSource>[] = [
     { sample: features('near', NEAR, { a: 1 }), source: { file: 'in.jsonl', line: 1 } },
@@ -111,7 +72,7 @@ test('one Scored per item, in order, with its own source; records and decisions 
 });
 
 test('the score is what scoreNeighbors gives on the snapshot (the Scorer adds no arithmetic of its own)', async () => {
-  const scorer = new Scorer({ embedder: new IdentityEmbedder(), snapshot: () => snap, policy: threshold(), batch: 64 });
+  const scorer = new Scorer({ embedder: new IdentityEmbedder('3'), snapshot: () => snap, policy: threshold(), batch: 64 });
   const rnd = seededRandom(3);
   const samples = Array.from({ length: 20 }, (_, i) => features(`s${i}`, Array.from({ length: DIM }, () => rnd() - 0.2)));
   const out = await scorer.score(samples.map((sample) => ({ sample, source: null })));
@@ -126,7 +87,7 @@ test('the score is what scoreNeighbors gives on the snapshot (the Scorer adds no
 });
 
 test('an input the encoder stage refuses is a Rejected value in its place; the others are scored', async () => {
-  const embedder = new IdentityEmbedder();
+  const embedder = new IdentityEmbedder('3');
   const encode: EncodeStage = (inputs) =>
     Promise.resolve(inputs.map((inp, i) => (i === 1 ? { code: 'QUALM_IMAGE_UNDECODABLE' as const, message: 'not an image' } : normalizeRows(Float32Array.from((inp as { values: Float32Array }).values), DIM))));
   const scorer = new Scorer({ embedder, snapshot: () => snap, policy: threshold(), batch: 8, encode });
@@ -151,7 +112,7 @@ test('a stateful policy sees the samples in order across calls; the snapshot is 
   const policy = new FlagRules({ uncertainty: new TargetRatePolicy(0.5, 4, 2, 4), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 });
   const stages: string[] = [];
   const scorer = new Scorer({
-    embedder: new IdentityEmbedder(),
+    embedder: new IdentityEmbedder('3'),
     snapshot: () => {
       reads++;
       return snap;
@@ -185,7 +146,7 @@ test('CSV: the header is the record columns then every signal; fields quoted per
   assert.equal(csvField('two\nlines'), '"two\nlines"');
   assert.equal(csvField(null), '');
   assert.equal(csvField(false), 'false');
-  const scorer = new Scorer({ embedder: new IdentityEmbedder(), snapshot: () => snap, policy: threshold(), batch: 8 });
+  const scorer = new Scorer({ embedder: new IdentityEmbedder('3'), snapshot: () => snap, policy: threshold(), batch: 8 });
   const [s] = await scorer.score([{ sample: features('id,"1"', FAR), source: null }]);
   assert.ok(s?.ok);
   const row = csvRow(s.record);

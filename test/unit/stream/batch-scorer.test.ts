@@ -3,59 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { seededRandom } from '../../../src/cli/sample-mix.js';
-import { normalizeRows } from '../../../src/encoder/index.js';
-import { buildBundle, loadCurrentBundle, type IndexSnapshot } from '../../../src/index/index.js';
+import type { IndexSnapshot } from '../../../src/index/index.js';
 import { QualmMetrics } from '../../../src/metrics/index.js';
 import { FlagRules, ThresholdPolicy } from '../../../src/scoring/index.js';
-import { BatchScorer, type Embedder, type InMessage } from '../../../src/stream/index.js';
+import { BatchScorer, type InMessage } from '../../../src/stream/index.js';
 import { decodeFloat32Base64, readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../../src/contracts/index.js';
-
-const DIM = 8;
-/** A fake encoder for pure logic: the features themselves, L2-normalised. */
-class IdentityEmbedder implements Embedder {
-  readonly dim = DIM;
-  readonly inputDim = DIM;
-  readonly manifest = { name: 'identity', version: '0' };
-  readonly sha256 = 'e'.repeat(64);
-  calls: number[] = [];
-  embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array> {
-    return (async () => {
-      for (let s = 0; s < n; s += batch) {
-        this.calls.push(Math.min(batch, n - s));
-        await between?.(Math.min(n, s + batch));
-      }
-      return normalizeRows(Float32Array.from(features), DIM);
-    })();
-  }
-}
+import { DIM, IdentityEmbedder, twoClusterBundle } from '../../helpers/two-clusters.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qualm-scorer-'));
 let snap: IndexSnapshot;
 before(async () => {
-  const rnd = seededRandom(1);
-  const n = 500;
-  // References cluster around +e0 (label 0) and +e1 (label 1).
-  const emb = new Float32Array(n * DIM);
-  const labels: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c = i % 2;
-    for (let j = 0; j < DIM; j++) emb[i * DIM + j] = (j === c ? 1 : 0) + (rnd() - 0.5) * 0.2;
-    labels.push(c);
-  }
-  normalizeRows(emb, DIM);
-  await buildBundle(root, {
-    embeddings: emb,
-    dim: DIM,
-    ids: labels.map((_, i) => `r${i}`),
-    labels,
-    labelNames: ['east', 'north'],
-    model: { name: 'identity', version: '0', sha256: 'c'.repeat(64) },
-    source: {},
-    k: 10,
-    densityWeight: 0.5,
-  });
-  snap = await loadCurrentBundle(root, { efSearch: 100 });
+  snap = await twoClusterBundle(root, { n: 500, seed: 1, modelVersion: '0' });
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -66,7 +24,7 @@ const msg = (offset: number, value: unknown, key: string | null = null): InMessa
 });
 
 test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far ones flagged', async () => {
-  const embedder = new IdentityEmbedder();
+  const embedder = new IdentityEmbedder('0');
   const scorer = new BatchScorer(
     { maxMessageBytes: 10_000, inferenceBatch: 2, scoresTopic: 'scores' },
     embedder,
@@ -88,7 +46,7 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
     beats++;
     return Promise.resolve();
   });
-  assert.deepEqual(embedder.calls, [2], 'two feature samples, one run of at most 2');
+  assert.deepEqual(embedder.runs, [2], 'two feature samples, one run of at most 2');
   assert.equal(beats, 1, 'a heartbeat after each inference run');
   assert.deepEqual(out.dlqCodes, ['QUALM_BAD_JSON', 'QUALM_WRONG_LENGTH']);
   const dlq = out.dlq.map((m) => readDlqHeaders(m.headers as Record<string, unknown>));
@@ -136,7 +94,7 @@ test('a mixed batch: good samples scored, bad ones to the DLQ with reasons, far 
 test('without a scores topic only review and DLQ records are made', async () => {
   const scorer = new BatchScorer(
     { maxMessageBytes: 10_000, inferenceBatch: 64, scoresTopic: undefined },
-    new IdentityEmbedder(),
+    new IdentityEmbedder('0'),
     () => snap,
     new FlagRules({ uncertainty: new ThresholdPolicy(0.5), minPredictedAccuracy: null, oodRule: false, oodPercentile: 0.99 }),
     new QualmMetrics({ defaultMetrics: false }),
