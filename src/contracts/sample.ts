@@ -50,7 +50,8 @@ export interface Sample {
 }
 
 export type ParseResult =
-  | { readonly ok: true; readonly sample: Sample }
+  /** `doc`: the whole parsed JSON object of a JSON message, for readers that take more keys than a sample has (a reference's `label`). */
+  | { readonly ok: true; readonly sample: Sample; readonly doc?: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 const MAX_ID_LENGTH = 512;
@@ -242,19 +243,19 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   if (kind === 'embedding') {
     const v = toVector('input.embedding', input.embedding, spec.embeddingDim);
     if (!(v instanceof Float32Array)) return v;
-    return { ok: true, sample: { id, meta, input: { kind: 'embedding', values: v } } };
+    return { ok: true, doc, sample: { id, meta, input: { kind: 'embedding', values: v } } };
   }
   if (kind === 'image_b64' && spec.inputKind === 'image') {
     const b64 = input.image_b64;
     if (typeof b64 !== 'string') return fail(ErrorCodes.BAD_SCHEMA, `input.image_b64 must be a base64 string, got ${b64 === null ? 'null' : Array.isArray(b64) ? 'array' : typeof b64}`);
     if (b64 === '') return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 is empty');
     if (!STRICT_BASE64.test(b64)) return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)');
-    return { ok: true, sample: { id, meta, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
+    return { ok: true, doc, sample: { id, meta, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
   }
   if ((kind === 'features' || kind === 'features_b64') && spec.inputKind === 'features') {
     const v = toVector(`input.${kind}`, input[kind], spec.inputDim);
     if (!(v instanceof Float32Array)) return v;
-    return { ok: true, sample: { id, meta, input: { kind: 'features', values: v } } };
+    return { ok: true, doc, sample: { id, meta, input: { kind: 'features', values: v } } };
   }
   if (kind === 'text' && spec.inputKind === 'text') {
     const text = input.text;
@@ -263,7 +264,7 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     const limit = spec.maxTextBytes ?? MAX_TEXT_BYTES;
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > limit) return fail(ErrorCodes.TEXT_TOO_LONG, `input.text is ${bytes} bytes of UTF-8, the limit is ${limit}`);
-    return { ok: true, sample: { id, meta, input: { kind: 'text', text } } };
+    return { ok: true, doc, sample: { id, meta, input: { kind: 'text', text } } };
   }
   return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${takes(spec)}, or embedding)`);
 }

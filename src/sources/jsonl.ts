@@ -1,12 +1,9 @@
 import type { Readable } from 'node:stream';
 import { ErrorCodes } from '../errors.js';
-import { parseSample } from '../contracts/index.js';
-import { labelValue } from './labels.js';
 import { readLines } from './lines.js';
 import { SkipCounter, SourceRecordError } from './skips.js';
 import type { Source, SourceOptions, SourceRecord } from './types.js';
-
-const LABEL_KEY = Buffer.from('"label"');
+import { wireRecord } from './wire-record.js';
 
 /** Only spaces, tabs and carriage returns (most lines stop at their first byte, a `{`). */
 function isBlank(line: Buffer): boolean {
@@ -31,24 +28,8 @@ export function jsonlSource(name: string, open: () => Readable, opts: SourceOpti
         continue;
       }
       if (isBlank(l.bytes)) continue;
-      const parsed = parseSample(l.bytes, null, opts.spec);
-      if (!parsed.ok) {
-        skips.reject(new SourceRecordError(where, parsed.code, parsed.message));
-        continue;
-      }
-      let label: string | undefined;
-      // A second parse only for lines that may carry a label (parseSample keeps only id, input, meta).
-      if (l.bytes.includes(LABEL_KEY)) {
-        try {
-          label = labelValue((JSON.parse(l.bytes.toString('utf8')) as { label?: unknown }).label, where);
-        } catch (err) {
-          if (!(err instanceof SourceRecordError)) throw err;
-          skips.reject(err);
-          continue;
-        }
-      }
-      const { id, input, meta } = parsed.sample;
-      yield { id, input, where, ...(label === undefined ? {} : { label }), ...(meta === undefined ? {} : { meta }) };
+      const record = wireRecord(l.bytes, null, opts.spec, where, skips);
+      if (record !== null) yield record;
     }
   }
   return {

@@ -1,14 +1,12 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { parseSample } from '../contracts/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { readTopicToEnd } from '../stream/index.js';
-import { labelValue } from './labels.js';
-import { SkipCounter, SourceRecordError } from './skips.js';
+import { SkipCounter } from './skips.js';
 import type { Source, SourceOptions, SourceRecord } from './types.js';
+import { wireRecord } from './wire-record.js';
 
 /** Messages held between the consumer and the reader; the consumer's batch waits above it. */
 const HIGH_WATER = 1000;
-const LABEL_KEY = Buffer.from('"label"');
 /** The whole read may take as long as the reader needs (setTimeout's largest delay, ~24.8 days). */
 const NO_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -64,23 +62,8 @@ export function topicSource(topic: string, kafka: Kafka, opts: SourceOptions): S
           drained = undefined;
         }
         const where = `topic ${topic}/${item.p}@${item.m.offset}`;
-        const parsed = parseSample(item.m.value, item.m.key, opts.spec);
-        if (!parsed.ok) {
-          skips.reject(new SourceRecordError(where, parsed.code, parsed.message));
-          continue;
-        }
-        let label: string | undefined;
-        if (item.m.value?.includes(LABEL_KEY) === true) {
-          try {
-            label = labelValue((JSON.parse(item.m.value.toString('utf8')) as { label?: unknown }).label, where);
-          } catch (err) {
-            if (!(err instanceof SourceRecordError)) throw err;
-            skips.reject(err);
-            continue;
-          }
-        }
-        const { id, input, meta } = parsed.sample;
-        yield { id, input, where, ...(label === undefined ? {} : { label }), ...(meta === undefined ? {} : { meta }) };
+        const record = wireRecord(item.m.value, item.m.key, opts.spec, where, skips);
+        if (record !== null) yield record;
       }
       if (failure !== undefined) {
         signal?.throwIfAborted();
