@@ -215,9 +215,11 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   if (!isRecord(doc)) return fail(ErrorCodes.BAD_SCHEMA, 'value must be a JSON object');
 
   let id: string | undefined;
-  if (typeof doc.id === 'string' && doc.id.trim() !== '') id = doc.id;
+  // A blank id counts as none, so the Kafka key stands in for it (as for an absent or null id).
+  const blankId = typeof doc.id === 'string' && doc.id.trim() === '';
+  if (typeof doc.id === 'string' && !blankId) id = doc.id;
   else if (typeof doc.id === 'number' && Number.isFinite(doc.id)) id = String(doc.id);
-  else if (doc.id !== undefined && doc.id !== null) return fail(ErrorCodes.BAD_SCHEMA, 'id must be a non-empty string');
+  else if (doc.id !== undefined && doc.id !== null && !blankId) return fail(ErrorCodes.BAD_SCHEMA, 'id must be a non-empty string');
   else if (key !== null && key.length > 0) id = key.toString('utf8');
   if (id === undefined) return fail(ErrorCodes.MISSING_ID, 'message has no id and no Kafka key');
   if (id.length > MAX_ID_LENGTH) return fail(ErrorCodes.BAD_SCHEMA, `id is longer than ${MAX_ID_LENGTH} characters`);

@@ -38,6 +38,15 @@ test('a well-formed sample parses with id, features and meta', () => {
   assert.deepEqual(r.sample.meta, { src: 'x' });
 });
 
+test('regression: a blank id falls back to the Kafka key, as the README says (it was refused as a bad schema)', () => {
+  for (const blank of ['', '   ', '\t']) {
+    const r = parseSample(buf({ id: blank, input: { features: [1, 2, 3, 4] } }), Buffer.from('key-8'), spec);
+    assert.ok(r.ok, JSON.stringify(blank));
+    assert.equal(r.sample.id, 'key-8');
+    assert.equal(code(buf({ id: blank, input: { features: [1, 2, 3, 4] } })), 'QUALM_MISSING_ID');
+  }
+});
+
 test('the Kafka key is the fallback id', () => {
   const r = parseSample(buf({ input: { features: [1, 2, 3, 4] } }), Buffer.from('key-7'), spec);
   assert.ok(r.ok);
