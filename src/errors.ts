@@ -35,6 +35,12 @@ export const ErrorCodes = {
   IMAGE_TOO_LARGE: 'QUALM_IMAGE_TOO_LARGE',
   /** An image does not have the model's input size after the manifest's resize and crop. */
   IMAGE_BAD_SIZE: 'QUALM_IMAGE_BAD_SIZE',
+  /** The sample's `meta` is nested deeper than QUALM_MAX_META_DEPTH. */
+  META_TOO_DEEP: 'QUALM_META_TOO_DEEP',
+  /** The sample's `meta` is larger than QUALM_MAX_META_BYTES as JSON. */
+  META_TOO_LARGE: 'QUALM_META_TOO_LARGE',
+  /** The sample's score or review record cannot be written as JSON (it goes to the DLQ; the batch goes on). */
+  RECORD_UNSERIALIZABLE: 'QUALM_RECORD_UNSERIALIZABLE',
   /** A reference bundle failed verification. */
   BUNDLE_INVALID: 'QUALM_BUNDLE_INVALID',
   /** No live bundle is available. */

@@ -294,6 +294,27 @@ export const OPTIONS = {
     description: 'Larger message values go to the DLQ as oversize (keep it below the broker\'s message.max.bytes).',
     schema: int(64, 100 * 1024 * 1024),
   },
+  maxMetaDepth: {
+    env: 'QUALM_MAX_META_DEPTH',
+    default: '32',
+    unit: 'levels',
+    description: 'Samples whose meta is nested deeper than this go to the DLQ as QUALM_META_TOO_DEEP (meta itself is level 1); records copy meta, and a deeply nested one cannot be written as JSON.',
+    schema: int(1, 1000),
+  },
+  maxMetaBytes: {
+    env: 'QUALM_MAX_META_BYTES',
+    default: '16384',
+    unit: 'bytes',
+    description: 'Samples whose meta is larger than this as JSON go to the DLQ as QUALM_META_TOO_LARGE (every review and score record copies meta).',
+    schema: int(2, 100 * 1024 * 1024),
+  },
+  maxDlqBytes: {
+    env: 'QUALM_MAX_DLQ_BYTES',
+    default: '524288',
+    unit: 'bytes',
+    description: "Largest DLQ record (key, value and headers): a longer copy of the failed message's value is cut to fit, with a qualm-dlq-truncated header giving its original length (keep it below the DLQ topic's max.message.bytes).",
+    schema: int(1024, 100 * 1024 * 1024),
+  },
   inferenceBatch: {
     env: 'QUALM_INFERENCE_BATCH',
     default: '256',

@@ -118,6 +118,41 @@ export function dlqHeaders(info: DlqInfo): Record<string, string> {
   };
 }
 
+/**
+ * Header of a DLQ record whose copy of the original value was cut to fit QUALM_MAX_DLQ_BYTES:
+ * the original value's length in bytes. The source headers name where the whole original is.
+ */
+export const DLQ_TRUNCATED_HEADER = 'qualm-dlq-truncated';
+
+/** What a DLQ record copies of the message that failed. */
+export interface DlqOriginal {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers?: Readonly<Record<string, unknown>> | undefined;
+}
+
+const headerBytes = (headers: Readonly<Record<string, unknown>>): number => {
+  let n = 0;
+  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + (Buffer.isBuffer(v) ? v.length : typeof v === 'string' ? Buffer.byteLength(v) : 0);
+  return n;
+};
+
+/**
+ * The DLQ record of a failed message: its key, value and headers byte for byte, plus the DLQ
+ * headers. When key, value and headers together pass `maxBytes`, the value is cut to what
+ * fits and DLQ_TRUNCATED_HEADER gives its original length, so that the record is never larger
+ * than the DLQ topic takes (a refused DLQ write would stop the partition).
+ */
+export function dlqRecord(original: DlqOriginal, info: DlqInfo, maxBytes: number): { key: Buffer | null; value: Buffer | null; headers: Record<string, unknown> } {
+  const headers: Record<string, unknown> = { ...(original.headers ?? {}), ...dlqHeaders(info) };
+  const value = original.value;
+  const fixed = (original.key?.length ?? 0) + headerBytes(headers);
+  if (value === null || fixed + value.length <= maxBytes) return { key: original.key, value, headers };
+  headers[DLQ_TRUNCATED_HEADER] = String(value.length);
+  const room = Math.max(0, maxBytes - fixed - Buffer.byteLength(DLQ_TRUNCATED_HEADER) - String(value.length).length);
+  return { key: original.key, value: value.subarray(0, room), headers };
+}
+
 /** Reads the DLQ headers back (for tools and tests); undefined when any is missing. */
 export function readDlqHeaders(headers: Readonly<Record<string, unknown>> | undefined): DlqInfo | undefined {
   if (headers === undefined) return undefined;

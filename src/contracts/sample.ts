@@ -8,8 +8,24 @@ import { ErrorCodes, type ErrorCode } from '../errors.js';
  */
 export const MAX_TEXT_BYTES = 65_536;
 
+/**
+ * Deepest `meta` accepted (default of QUALM_MAX_META_DEPTH): `meta` itself is level 1. Records
+ * carry meta through untouched, and a value nested thousands of levels deep overflows the
+ * stack of the JSON.stringify that writes them, which would fail the whole batch.
+ */
+export const MAX_META_DEPTH = 32;
+/** Largest `meta` accepted, as JSON in UTF-8 bytes (default of QUALM_MAX_META_BYTES): it is copied into every record. */
+export const MAX_META_BYTES = 16_384;
+
+/** The meta limits of every input spec (MAX_META_DEPTH and MAX_META_BYTES when absent). */
+export interface MetaLimits {
+  readonly maxMetaDepth?: number;
+  readonly maxMetaBytes?: number;
+}
+
 /** What the model accepts, as far as parsing is concerned. */
-export type InputSpec =
+export type InputSpec = MetaLimits &
+  (
   | {
       /** Input kind of the model manifest; `embedding` inputs are always accepted too. */
       readonly inputKind: 'features';
@@ -33,7 +49,8 @@ export type InputSpec =
       readonly inputKind: 'image';
       readonly embeddingDim: number;
       readonly maxBytes: number;
-    };
+    }
+  );
 
 export type SampleInput =
   | { readonly kind: 'features'; readonly values: Float32Array }
@@ -83,9 +100,14 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.UNSUPPORTED_INPUT,
   ErrorCodes.EMPTY_TEXT,
   ErrorCodes.TEXT_TOO_LONG,
+  ErrorCodes.META_TOO_DEEP,
+  ErrorCodes.META_TOO_LARGE,
   ErrorCodes.BAD_INPUT_FORMAT,
   ...IMAGE_ERROR_CODES,
 ] as const satisfies readonly ErrorCode[];
+
+/** Every code a DLQ record may carry: an input's (INPUT_ERROR_CODES), and a record that cannot be written as JSON. */
+export const DLQ_CODES = [...INPUT_ERROR_CODES, ErrorCodes.RECORD_UNSERIALIZABLE] as const satisfies readonly ErrorCode[];
 
 /**
  * How a message value is read: `json`, the sample object of the wire format, or `image`, the
@@ -125,6 +147,24 @@ function fail(code: ErrorCode, message: string): ParseResult {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The nesting depth of a JSON value (an object or array is one level more than its deepest
+ * member; a scalar is 0), computed without recursion and given up as soon as it passes
+ * `limit` (then limit + 1), so that a value thousands of levels deep costs no stack.
+ */
+export function depthBeyond(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: { readonly v: unknown; readonly d: number }[] = [{ v: value, d: 1 }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const { v, d } = top;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > limit) return limit + 1;
+    deepest = Math.max(deepest, d);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push({ v: child, d: d + 1 });
+  }
+  return deepest;
 }
 
 /** Decodes little-endian float32 values from base64. */
@@ -227,6 +267,19 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   let meta: Record<string, unknown> | undefined;
   if (doc.meta !== undefined && doc.meta !== null) {
     if (!isRecord(doc.meta)) return fail(ErrorCodes.BAD_SCHEMA, 'meta must be a JSON object');
+    const maxDepth = spec.maxMetaDepth ?? MAX_META_DEPTH;
+    const depth = depthBeyond(doc.meta, maxDepth);
+    if (depth > maxDepth) return fail(ErrorCodes.META_TOO_DEEP, `meta is nested more than ${maxDepth} levels deep`);
+    const maxMetaBytes = spec.maxMetaBytes ?? MAX_META_BYTES;
+    let metaJson: string;
+    try {
+      metaJson = JSON.stringify(doc.meta);
+    } catch {
+      // Deeper than JSON.stringify can recurse (a depth limit set far above the default): no record could carry it.
+      return fail(ErrorCodes.META_TOO_DEEP, 'meta is nested too deeply to be written as JSON');
+    }
+    const metaBytes = Buffer.byteLength(metaJson, 'utf8');
+    if (metaBytes > maxMetaBytes) return fail(ErrorCodes.META_TOO_LARGE, `meta is ${metaBytes} bytes as JSON, the limit is ${maxMetaBytes}`);
     meta = doc.meta;
   }
 

@@ -1,7 +1,7 @@
 import type { IHeaders, Message } from 'kafkajs';
-import type { Config } from '../config/index.js';
-import { dlqHeaders, messageFormat, parseSample, type FlagReason, type InputSpec, type SourceRef } from '../contracts/index.js';
-import type { ErrorCode } from '../errors.js';
+import { OPTIONS, type Config } from '../config/index.js';
+import { dlqRecord, messageFormat, parseSample, type FlagReason, type InputSpec, type SourceRef } from '../contracts/index.js';
+import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { Scorer, type Embedder, type ScoreItem } from '../scorer/index.js';
@@ -9,6 +9,9 @@ import type { FlagRules, Score } from '../scoring/index.js';
 import { inputSpecFor } from '../encoder/index.js';
 
 export type { Embedder } from '../scorer/index.js';
+
+/** QUALM_MAX_DLQ_BYTES's default, for callers that give no configuration of it (tests, benches). */
+const DEFAULT_MAX_DLQ_BYTES = Number(OPTIONS.maxDlqBytes.default);
 
 /** One consumed message, as kafkajs hands it over. */
 export interface InMessage {
@@ -39,23 +42,28 @@ export class BatchScorer {
   private readonly scorer: Scorer;
 
   constructor(
-    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'scoresTopic'> & Partial<Pick<Config, 'inputFormat'>>,
+    private readonly config: Pick<Config, 'maxMessageBytes' | 'inferenceBatch' | 'scoresTopic'> & Partial<Pick<Config, 'inputFormat' | 'maxMetaDepth' | 'maxMetaBytes' | 'maxDlqBytes'>>,
     embedder: Embedder,
     snapshot: () => IndexSnapshot,
     policy: FlagRules,
     private readonly metrics: QualmMetrics,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.spec = inputSpecFor(embedder, config.maxMessageBytes);
+    this.spec = {
+      ...inputSpecFor(embedder, config.maxMessageBytes),
+      ...(config.maxMetaDepth === undefined ? {} : { maxMetaDepth: config.maxMetaDepth }),
+      ...(config.maxMetaBytes === undefined ? {} : { maxMetaBytes: config.maxMetaBytes }),
+    };
     this.scorer = new Scorer({ embedder, snapshot, policy, batch: config.inferenceBatch, metrics, now });
   }
 
   async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
     const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], scored: [] };
     const failedAt = this.now().toISOString();
+    const maxDlqBytes = this.config.maxDlqBytes ?? DEFAULT_MAX_DLQ_BYTES;
     const toDlq = (m: InMessage, source: SourceRef, code: ErrorCode, message: string): void => {
       out.dlqCodes.push(code);
-      out.dlq.push({ key: m.key, value: m.value, headers: { ...(m.headers ?? {}), ...dlqHeaders({ code, message, source, failedAt }) } });
+      out.dlq.push(dlqRecord(m, { code, message, source, failedAt }, maxDlqBytes) as Message);
     };
 
     const endDecode = this.metrics.time('decode');
@@ -77,12 +85,22 @@ export class BatchScorer {
         toDlq((good[i] as (typeof good)[number]).message, s.source, s.code, s.message);
         return;
       }
-      out.scored.push(s.score);
-      if (s.review !== null) {
-        out.flaggedReasons.push(s.review.reason);
-        out.review.push({ key: s.sample.id, value: JSON.stringify(s.review) });
+      // A record that cannot be written (what meta holds is the sender's) fails this message alone.
+      let review: string | null;
+      let record: string | null;
+      try {
+        review = s.review === null ? null : JSON.stringify(s.review);
+        record = this.config.scoresTopic === undefined ? null : JSON.stringify(s.record);
+      } catch (err) {
+        toDlq((good[i] as (typeof good)[number]).message, s.source, ErrorCodes.RECORD_UNSERIALIZABLE, `its score record cannot be written as JSON: ${describeError(err)}`);
+        return;
       }
-      if (this.config.scoresTopic !== undefined) out.scores.push({ key: s.sample.id, value: JSON.stringify(s.record) });
+      out.scored.push(s.score);
+      if (s.review !== null && review !== null) {
+        out.flaggedReasons.push(s.review.reason);
+        out.review.push({ key: s.sample.id, value: review });
+      }
+      if (record !== null) out.scores.push({ key: s.sample.id, value: record });
     });
     return out;
   }

@@ -1,5 +1,5 @@
 import type { Config } from '../../config/index.js';
-import { FLAG_REASONS, INPUT_ERROR_CODES } from '../../contracts/index.js';
+import { DLQ_CODES, FLAG_REASONS } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { ConfigError, describeError } from '../../errors.js';
 import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type LoadOptions, type StoreEvent } from '../../index/index.js';
@@ -49,7 +49,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
   const log = logger.child({ area: 'cli' });
   const metrics = new QualmMetrics();
-  metrics.primeLabels({ flagReasons: FLAG_REASONS, dlqCodes: INPUT_ERROR_CODES });
+  metrics.primeLabels({ flagReasons: FLAG_REASONS, dlqCodes: DLQ_CODES });
 
   const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
   if (config.inputFormat === 'image' && encoder.inputKind !== 'image') {

@@ -4,13 +4,17 @@ import {
   IMAGE_ERROR_CODES,
   INPUT_ERROR_CODES,
   INPUT_FORMAT_HEADER,
+  MAX_META_BYTES,
+  MAX_META_DEPTH,
   MAX_TEXT_BYTES,
+  depthBeyond,
   encodeFloat32Base64,
   messageFormat,
   parseSample,
   type InputSpec,
   type MessageFormat,
 } from '../../../src/contracts/index.js';
+import { seededRandom } from '../../../src/util/random.js';
 
 const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 300 };
 const textSpec: InputSpec = { inputKind: 'text', embeddingDim: 3, maxBytes: 300, maxTextBytes: 40 };
@@ -86,6 +90,8 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { text: 'hello' } })), 'QUALM_UNSUPPORTED_INPUT');
   assert.equal(code(buf({ id: 'x', input: { text: ' \n\t ' } }), null, textSpec), 'QUALM_EMPTY_TEXT');
   assert.equal(code(buf({ id: 'x', input: { text: 'é'.repeat(21) } }), null, textSpec), 'QUALM_TEXT_TOO_LONG');
+  assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: { b: 1 } } }), null, { ...spec, maxMetaDepth: 1 }), 'QUALM_META_TOO_DEEP');
+  assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: 'long' } }), null, { ...spec, maxMetaBytes: 8 }), 'QUALM_META_TOO_LARGE');
   const header = messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('png') }, 'json');
   assert.ok(typeof header !== 'string');
   seen.add(header.code);
@@ -191,4 +197,40 @@ test('messageFormat reads the qualm-input-format header, else the fallback; an u
   });
   const mixed = messageFormat({ [INPUT_FORMAT_HEADER]: ['json', 'image'] }, 'json');
   assert.ok(typeof mixed !== 'string' && mixed.code === 'QUALM_BAD_INPUT_FORMAT' && mixed.message.includes('"json", "image"'));
+});
+
+/** A JSON object `levels` deep: {"a":{"a":...{"a":1}}}. */
+const nested = (levels: number): string => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+
+test('meta is refused past its depth (QUALM_META_TOO_DEEP) and size (QUALM_META_TOO_LARGE) limits, by default and as set', () => {
+  const withMeta = (meta: string): Buffer => Buffer.from(`{"id":"m","input":{"features":[1,2,3,4]},"meta":${meta}}`);
+  const big: InputSpec = { ...spec, maxBytes: 1_000_000 };
+  assert.ok(parseSample(withMeta(nested(MAX_META_DEPTH)), null, big).ok, 'exactly the default depth');
+  assert.equal(code(withMeta(nested(MAX_META_DEPTH + 1)), null, big), 'QUALM_META_TOO_DEEP');
+  // The regression of a batch that stopped its partition: 5,000 levels, well under the size limit.
+  assert.equal(code(withMeta(nested(5000)), null, big), 'QUALM_META_TOO_DEEP');
+  assert.equal(code(withMeta('{"a":[[[1]]]}'), null, { ...big, maxMetaDepth: 3 }), 'QUALM_META_TOO_DEEP');
+  assert.ok(parseSample(withMeta('{"a":[[1]]}'), null, { ...big, maxMetaDepth: 3 }).ok);
+  const long = JSON.stringify({ note: 'x'.repeat(MAX_META_BYTES) });
+  assert.equal(code(withMeta(long), null, big), 'QUALM_META_TOO_LARGE');
+  assert.ok(parseSample(withMeta(long), null, { ...big, maxMetaBytes: long.length }).ok);
+  assert.equal(code(withMeta(long), null, { ...big, maxMetaBytes: long.length - 1 }), 'QUALM_META_TOO_LARGE');
+});
+
+test('depthBeyond is the nesting depth of a JSON value, checked against a recursive reference on random values', () => {
+  const reference = (v: unknown): number => (typeof v !== 'object' || v === null ? 0 : 1 + Math.max(0, ...(Array.isArray(v) ? v : Object.values(v)).map(reference)));
+  const rnd = seededRandom(5);
+  const make = (d: number): unknown => {
+    const r = rnd();
+    if (d === 0 || r < 0.25) return r < 0.1 ? null : Math.round(r * 100);
+    if (r < 0.6) return Array.from({ length: Math.floor(rnd() * 4) }, () => make(d - 1));
+    return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 4) }, (_, i) => [`k${i}`, make(d - 1)]));
+  };
+  for (let t = 0; t < 300; t++) {
+    const v = make(8);
+    const d = reference(v);
+    assert.equal(depthBeyond(v, 20), d, JSON.stringify(v));
+    if (d > 0) assert.equal(depthBeyond(v, d - 1), d, 'gives up just past the limit');
+  }
+  assert.equal(depthBeyond(JSON.parse(nested(100_000)), 32), 33, 'a value far too deep for recursion costs no stack');
 });
