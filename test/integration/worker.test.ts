@@ -164,6 +164,52 @@ test('N good + M malformed: exactly N scores, M DLQ records with their reasons, 
   assert.deepEqual(await w.stop('SIGTERM'), { code: 0, signal: null });
 });
 
+test('regression: no single message stops the partition: a 5,000-level meta and a 2 MB value whose DLQ copy the DLQ topic would refuse go to the DLQ, and the stream goes on', { timeout: 180_000 }, async () => {
+  const t = uniqueWorkerTopics();
+  // The input topic takes large values; the DLQ topic keeps the broker's default limit (about 1 MB).
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: t.input, configEntries: [{ name: 'max.message.bytes', value: String(4 * 1024 * 1024) }] }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  await createTopics(kafka, [t.review, t.scores, t.dlq]);
+  const env = { ...workerTopicEnv(broker.brokers, t), QUALM_BUNDLE_DIR: bundleDir, QUALM_MODEL_PATH: MODEL, QUALM_SESSION_TIMEOUT_MS: '10000', QUALM_HEARTBEAT_INTERVAL_MS: '1000' };
+  const before = goodMessages(20, 'pre');
+  const after = goodMessages(20, 'post');
+  const features = `[${new Array<number>(784).fill(0.1).join(',')}]`;
+  const deep = { key: 'deep', value: `{"id":"deep","input":{"features":${features}},"meta":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}` };
+  const huge = { key: 'huge', value: Buffer.alloc(2 * 1024 * 1024, 0x7b) };
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({ topic: t.input, acks: -1, messages: [...before, deep] });
+    await producer.send({ topic: t.input, acks: -1, messages: [huge] });
+    await producer.send({ topic: t.input, acks: -1, messages: after });
+  } finally {
+    await producer.disconnect();
+  }
+  const total = before.length + 2 + after.length;
+  const scores = await reader(t.scores);
+  const dlq = await reader(t.dlq);
+  const w = await startWorker(env);
+  await scores.waitForCount(before.length + after.length, 'score records');
+  await dlq.waitForCount(2, 'DLQ records');
+  await waitFor(async () => (await committedOffset(kafka, t.group, t.input)) === total, 'every offset committed, past both messages');
+  const byKey = new Map(dlq.messages.map((m) => [m.key?.toString(), m]));
+  assert.equal(readDlqHeaders(byKey.get('deep')?.headers)?.code, 'QUALM_META_TOO_DEEP');
+  assert.equal(byKey.get('deep')?.value?.toString(), deep.value, 'a DLQ copy that fits is the original, byte for byte');
+  const cut = byKey.get('huge');
+  assert.equal(readDlqHeaders(cut?.headers)?.code, 'QUALM_OVERSIZE');
+  assert.equal(cut?.headers?.['qualm-dlq-truncated']?.toString(), String(huge.value.length));
+  assert.ok((cut?.value?.length ?? 0) > 0 && (cut?.value?.length ?? 0) <= 524_288, `the copy is cut to QUALM_MAX_DLQ_BYTES: ${cut?.value?.length}`);
+  assert.deepEqual(cut?.value, huge.value.subarray(0, cut?.value?.length), 'a prefix of the original');
+  assert.deepEqual(readDlqHeaders(cut?.headers)?.source.offset, String(before.length + 1), 'with the coordinates of the whole original');
+  assert.deepEqual(new Set(scores.json<ScoreRecord>().map((r) => r.id)), new Set([...before, ...after].map((m) => (JSON.parse(String(m.value)) as { id: string }).id)));
+  assert.equal(w.child.exitCode, null, 'the worker is still running');
+});
+
 test('a worker killed mid-stream: its successor re-processes at most the uncommitted batch and loses nothing', { timeout: 240_000 }, async () => {
   const { t, env } = await setup();
   const n = 3000;
