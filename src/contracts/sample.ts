@@ -106,8 +106,11 @@ export const INPUT_ERROR_CODES = [
   ...IMAGE_ERROR_CODES,
 ] as const satisfies readonly ErrorCode[];
 
-/** Every code a DLQ record may carry: an input's (INPUT_ERROR_CODES), and a record that cannot be written as JSON. */
-export const DLQ_CODES = [...INPUT_ERROR_CODES, ErrorCodes.RECORD_UNSERIALIZABLE] as const satisfies readonly ErrorCode[];
+/**
+ * Every code a DLQ record may carry: an input's (INPUT_ERROR_CODES), an input the model refuses
+ * to run (found by splitting the failed run), and a record that cannot be written as JSON.
+ */
+export const DLQ_CODES = [...INPUT_ERROR_CODES, ErrorCodes.INFERENCE_FAILED, ErrorCodes.RECORD_UNSERIALIZABLE] as const satisfies readonly ErrorCode[];
 
 /**
  * How a message value is read: `json`, the sample object of the wire format, or `image`, the

@@ -1,7 +1,7 @@
 import type { InputSpec, SampleInput } from '../contracts/index.js';
 import { preprocessImages } from './image-preprocess.js';
 import type { ImageSpec } from './model-manifest.js';
-import type { ErrorCode } from '../errors.js';
+import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
 
 /** What a text encoder adds to the scorer's Embedder (OnnxEncoder has both). */
 export interface TextEmbedding {
@@ -19,6 +19,10 @@ export interface InputEncoder extends TextEmbedding {
   /** An image model's manifest, which says how its images are decoded and preprocessed (OnnxEncoder has it). */
   readonly imageSpec?: ImageSpec | undefined;
   embedAll(features: Float32Array, n: number, batch: number, between?: (done: number) => Promise<void> | void): Promise<Float32Array>;
+  /** True when a failed run may belong to its inputs rather than to the encoder (OnnxEncoder has it); absent: never. */
+  isInputFailure?(err: unknown): boolean;
+  /** True once the encoder has embedded anything (a model that never ran is not judged by its inputs). */
+  readonly hasEmbedded?: boolean;
 }
 
 /** An input the encoder stage refused (an undecodable image, say): its DLQ code and a readable message. */
@@ -35,6 +39,47 @@ export interface EncodeOptions {
   readonly imageConcurrency?: number;
   /** Stops the image preprocessing between images. */
   readonly signal?: AbortSignal;
+}
+
+/**
+ * Embeds items `0..n-1` with `run` (which embeds the items it is given, in order, dim values
+ * each). When a run fails for its inputs (`isInputFailure`), it is split in halves until each
+ * failing item stands alone: that item becomes a RejectedInput (QUALM_INFERENCE_FAILED) and
+ * every other item is embedded as usual, provided the model has embedded something by then
+ * (`hasEmbedded`: the other half, or any earlier run); a model that refuses everything fails
+ * the whole call instead, as a failure of the encoder. Any other failure is thrown as it is.
+ * A batch without a bad input costs exactly the one run it always did.
+ */
+async function embedIsolating(
+  n: number,
+  dim: number,
+  run: (items: readonly number[]) => Promise<Float32Array>,
+  isInputFailure: (err: unknown) => boolean,
+  hasEmbedded: () => boolean,
+): Promise<(Float32Array | RejectedInput)[]> {
+  if (n === 0) return [];
+  const out = new Array<Float32Array | RejectedInput>(n);
+  const alone: { readonly item: number; readonly err: unknown }[] = [];
+  const embed = async (items: readonly number[]): Promise<void> => {
+    try {
+      const z = await run(items);
+      items.forEach((item, r) => (out[item] = z.subarray(r * dim, (r + 1) * dim)));
+    } catch (err) {
+      if (!isInputFailure(err)) throw err;
+      if (items.length === 1) {
+        alone.push({ item: items[0] as number, err });
+        return;
+      }
+      const mid = items.length >> 1;
+      await embed(items.slice(0, mid));
+      await embed(items.slice(mid));
+    }
+  };
+  await embed(Array.from({ length: n }, (_, i) => i));
+  // Judged once every other item has had its run: a model that embedded nothing at all is broken, not its inputs.
+  if (alone.length > 0 && !hasEmbedded()) throw (alone[0] as { err: unknown }).err;
+  for (const { item, err } of alone) out[item] = { code: ErrorCodes.INFERENCE_FAILED, message: `the model cannot embed this input: ${describeError(err)}` };
+  return out;
 }
 
 /** What parseSample accepts for this encoder: its input kind (and `embedding` inputs). */
@@ -96,17 +141,25 @@ export async function encodeInputs(
     rowOf[i] = rows.length;
     rows.push(row);
   });
-  let fromRows: Float32Array = new Float32Array(0);
-  if (rows.length > 0) {
-    const flat = new Float32Array(rows.length * inputDim);
-    rows.forEach((v, r) => flat.set(v, r * inputDim));
-    fromRows = await encoder.embedAll(flat, rows.length, batch, () => between());
-  }
-  let fromTexts: Float32Array = new Float32Array(0);
+  const isInputFailure = (err: unknown): boolean => encoder.isInputFailure?.(err) === true;
+  const hasEmbedded = (): boolean => encoder.hasEmbedded === true;
+  const fromRows = await embedIsolating(
+    rows.length,
+    dim,
+    (items) => {
+      const flat = new Float32Array(items.length * inputDim);
+      items.forEach((r, j) => flat.set(rows[r] as Float32Array, j * inputDim));
+      return encoder.embedAll(flat, items.length, batch, () => between());
+    },
+    isInputFailure,
+    hasEmbedded,
+  );
+  let fromTexts: (Float32Array | RejectedInput)[] = [];
   if (texts.length > 0) {
     // parseSample accepts text only when the encoder's kind is text, so this holds; a plain error otherwise.
-    if (encoder.embedTexts === undefined) throw new TypeError('text inputs reached an encoder without embedTexts');
-    fromTexts = await encoder.embedTexts(texts, { batch, between: () => between() });
+    const embedTexts = encoder.embedTexts?.bind(encoder);
+    if (embedTexts === undefined) throw new TypeError('text inputs reached an encoder without embedTexts');
+    fromTexts = await embedIsolating(texts.length, dim, (items) => embedTexts(items.map((t) => texts[t] as string), { batch, between: () => between() }), isInputFailure, hasEmbedded);
   }
 
   let t = 0;
@@ -115,9 +168,9 @@ export async function encodeInputs(
     const r = rowOf[i] as number;
     if (r >= 0) {
       if (input.kind === 'image') img++;
-      return fromRows.subarray(r * dim, (r + 1) * dim);
+      return fromRows[r] as EncodedInput;
     }
-    if (input.kind === 'text') return fromTexts.subarray(t * dim, (t++ + 1) * dim);
+    if (input.kind === 'text') return fromTexts[t++] as EncodedInput;
     if (input.kind === 'image') return prepared[img++] as RejectedInput;
     if (input.kind === 'features') throw new TypeError('a features row was not embedded');
     return input.values;

@@ -199,6 +199,25 @@ export class OnnxEncoder {
     return this.manifest.input_kind === 'text' ? this.manifest.max_tokens : 0;
   }
 
+  /** Runs that returned embeddings since the encoder opened. */
+  private successfulRuns = 0;
+  /** Errors of runs that onnxruntime refused (while the inference thread lives on). */
+  private readonly refusedRuns = new WeakSet<Error>();
+
+  /**
+   * True when `err` is a run that onnxruntime refused for what it was given while the
+   * inference thread lives on: a failure that may belong to the run's inputs (encodeInputs
+   * then splits the run to find them). A dead thread or a closed encoder is not.
+   */
+  isInputFailure(err: unknown): boolean {
+    return err instanceof Error && this.refusedRuns.has(err) && this.unusable() === undefined;
+  }
+
+  /** True once a run has returned embeddings: the model works, so a lone input it refuses is that input's fault. */
+  get hasEmbedded(): boolean {
+    return this.successfulRuns > 0;
+  }
+
   private unusable(): Error | undefined {
     if (this.failure !== undefined) return this.failure;
     if (this.closed) return new QualmError(ErrorCodes.INFERENCE_FAILED, 'encoder is closed');
@@ -295,13 +314,16 @@ export class OnnxEncoder {
     if (p === undefined) return;
     this.pending.delete(msg.id);
     if (msg.type === 'error') {
-      p.reject(new QualmError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${msg.message}`, { retriable: false }));
+      const err = new QualmError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${msg.message}`, { retriable: false });
+      this.refusedRuns.add(err);
+      p.reject(err);
       return;
     }
     if (msg.dims.length !== 2 || msg.dims[0] !== p.n || msg.dims[1] !== this.dim) {
       p.reject(new QualmError(ErrorCodes.INFERENCE_FAILED, `model returned shape [${msg.dims.join(', ')}], expected [${p.n}, ${this.dim}]`));
       return;
     }
+    this.successfulRuns++;
     p.resolve(msg.data);
   }
 

@@ -1,7 +1,8 @@
 // The worker end to end: a real Kafka broker, the committed ONNX encoder, a real HNSW
 // bundle, and `qualm worker` as a child process.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,6 +15,8 @@ import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv, type WorkerTopics } from '../helpers/kafka.js';
 import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } from '../helpers/bundles.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
+import { writeTinyModel } from '../helpers/tiny-onnx.js';
+import { seededRandom } from '../../src/util/random.js';
 
 const CONFIG = loadConfig(process.env);
 const MODEL = CONFIG.modelPath;
@@ -208,6 +211,57 @@ test('regression: no single message stops the partition: a 5,000-level meta and 
   assert.deepEqual(readDlqHeaders(cut?.headers)?.source.offset, String(before.length + 1), 'with the coordinates of the whole original');
   assert.deepEqual(new Set(scores.json<ScoreRecord>().map((r) => r.id)), new Set([...before, ...after].map((m) => (JSON.parse(String(m.value)) as { id: string }).id)));
   assert.equal(w.child.exitCode, null, 'the worker is still running');
+});
+
+test('an input the model chokes on goes to the DLQ alone (QUALM_INFERENCE_FAILED, found by splitting the run); the batch around it is scored and committed', { timeout: 180_000 }, async () => {
+  // A real ONNX model that refuses some inputs: y = GatherElements(x, int(x)), so a value outside [-4, 3] is an out-of-range index.
+  const dir = mkdtempSync(join(tmpdir(), 'qualm-it-choke-'));
+  try {
+    const model = writeTinyModel(
+      join(dir, 'gather.onnx'),
+      [
+        { op: 'Cast', inputs: ['x'], outputs: ['idx'], attributes: { to: 7 } },
+        { op: 'GatherElements', inputs: ['x', 'idx'], outputs: ['y'], attributes: { axis: 1 } },
+      ],
+      [{ name: 'x', type: 'float32', shape: ['N', 4] }],
+      [{ name: 'y', type: 'float32', shape: ['N', 4] }],
+    );
+    writeFileSync(
+      join(dir, 'gather.json'),
+      JSON.stringify({ format_version: 2, name: 'gather', version: '1', input_kind: 'features', input: { name: 'x', shape: [-1, 4] }, output: { name: 'y' }, dim: 4 }),
+    );
+    const rnd = seededRandom(11);
+    const row = (): number[] => Array.from({ length: 4 }, () => 1 + Math.floor(rnd() * 3));
+    writeFileSync(join(dir, 'refs.jsonl'), Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `r${i}`, input: { features: row() } })).join('\n'));
+    const bundles = join(dir, 'bundles');
+    const build = spawnSync(process.execPath, ['bin/qualm.js', 'build-index', '--references', join(dir, 'refs.jsonl')], {
+      encoding: 'utf8',
+      env: { ...process.env, QUALM_MODEL_PATH: model, QUALM_BUNDLE_DIR: bundles },
+    });
+    assert.equal(build.status, 0, build.stderr);
+
+    const { t, env } = await setup();
+    // The choking inputs first (a fresh worker has embedded nothing yet) and in the middle.
+    const poison = new Set([0, 17]);
+    const messages: Message[] = Array.from({ length: 40 }, (_, i) => ({ key: `s${i}`, value: JSON.stringify({ id: `s${i}`, input: { features: poison.has(i) ? [1, 100, 2, 3] : row() } }) }));
+    await produce(kafka, t.input, messages);
+    const scores = await reader(t.scores);
+    const dlq = await reader(t.dlq);
+    const w = await startWorker({ ...env, QUALM_MODEL_PATH: model, QUALM_BUNDLE_DIR: bundles });
+    await scores.waitForCount(38, 'score records');
+    await dlq.waitForCount(2, 'DLQ records');
+    await waitFor(async () => (await committedOffset(kafka, t.group, t.input)) === 40, 'every offset committed');
+    assert.deepEqual(dlq.messages.map((m) => m.key?.toString()).sort(), ['s0', 's17']);
+    for (const m of dlq.messages) {
+      const info = readDlqHeaders(m.headers);
+      assert.equal(info?.code, 'QUALM_INFERENCE_FAILED');
+      assert.match(info?.message ?? '', /the model cannot embed this input: .*GatherElements/);
+    }
+    assert.equal(new Set(scores.json<ScoreRecord>().map((r) => r.id)).size, 38);
+    assert.equal(w.child.exitCode, null, 'the worker is still running');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a worker killed mid-stream: its successor re-processes at most the uncommitted batch and loses nothing', { timeout: 240_000 }, async () => {

@@ -128,3 +128,57 @@ test('an image input without an image spec is a program error, not a verdict', a
 test('inputSpecFor gives image models the image spec', () => {
   assert.deepEqual(inputSpecFor(new FakeEncoder('image', 4, imageSpec), 5000), { inputKind: 'image', embeddingDim: DIM, maxBytes: 5000 });
 });
+
+/** Refuses any run that holds a row with a value of 100 (as onnxruntime refuses an out-of-range index); `refusing` makes it refuse everything. */
+class ChokingEncoder extends FakeEncoder {
+  readonly refused = new WeakSet<Error>();
+  runs = 0;
+  embedded = 0;
+  constructor(private readonly refusing = false) {
+    super('features', 2);
+  }
+  override embedAll(features: Float32Array, n: number): Promise<Float32Array> {
+    this.runs++;
+    if (this.refusing || features.includes(100)) {
+      const err = new Error(`refused a run of ${n}`);
+      this.refused.add(err);
+      return Promise.reject(err);
+    }
+    this.embedded++;
+    return super.embedAll(features, n);
+  }
+  isInputFailure(err: unknown): boolean {
+    return err instanceof Error && this.refused.has(err);
+  }
+  get hasEmbedded(): boolean {
+    return this.embedded > 0;
+  }
+}
+
+test('a run the model refuses is split until the inputs it chokes on stand alone: those are rejected (QUALM_INFERENCE_FAILED), the rest embedded', async () => {
+  const rows = [[1, 1], [100, 0], [2, 2], [3, 3], [4, 4], [5, 5], [0, 100], [6, 6]];
+  const enc = new ChokingEncoder();
+  const out = await encodeInputs(enc, rows.map((r) => ({ kind: 'features' as const, values: Float32Array.from(r) })), 64, () => Promise.resolve());
+  assert.deepEqual(shown(out), [[2, 1], 'QUALM_INFERENCE_FAILED', [4, 1], [6, 1], [8, 1], [10, 1], 'QUALM_INFERENCE_FAILED', [12, 1]]);
+  assert.match((out[1] as { message: string }).message, /the model cannot embed this input: refused a run of 1/);
+  assert.ok(enc.runs <= 2 * rows.length - 1, `${enc.runs} runs`);
+  // Even a bad first input of a fresh encoder: the others' runs show that the model works.
+  const first = new ChokingEncoder();
+  const out2 = await encodeInputs(first, [[100, 1], [1, 1]].map((r) => ({ kind: 'features' as const, values: Float32Array.from(r) })), 64, () => Promise.resolve());
+  assert.deepEqual(shown(out2), ['QUALM_INFERENCE_FAILED', [2, 1]]);
+  // A batch without a bad input costs its one run.
+  const clean = new ChokingEncoder();
+  await encodeInputs(clean, [[1, 1], [2, 2]].map((r) => ({ kind: 'features' as const, values: Float32Array.from(r) })), 64, () => Promise.resolve());
+  assert.equal(clean.runs, 1);
+});
+
+test('a model that refuses every input fails the call (a failure of the encoder, retried, never a DLQ verdict); other errors are thrown as they are', async () => {
+  const inputs = [[1, 1], [2, 2], [3, 3]].map((r) => ({ kind: 'features' as const, values: Float32Array.from(r) }));
+  await assert.rejects(encodeInputs(new ChokingEncoder(true), inputs, 64, () => Promise.resolve()), /refused a run of 1/);
+  class Broken extends FakeEncoder {
+    override embedAll(): Promise<Float32Array> {
+      return Promise.reject(new Error('inference thread exited'));
+    }
+  }
+  await assert.rejects(encodeInputs(new Broken('features', 2), inputs, 64, () => Promise.resolve()), /inference thread exited/);
+});
