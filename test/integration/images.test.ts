@@ -22,6 +22,7 @@ import { encodeInputs } from '../../src/encoder/index.js';
 import { buildSliceBundle, embedSlice, type SliceRefs } from '../helpers/bundles.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
+import { DEMO_IMAGE_MANIFEST } from '../helpers/image-manifest.js';
 
 const CONFIG = loadConfig({});
 const FEATURES_MODEL = 'models/fmnist-simclr.onnx';
@@ -29,18 +30,7 @@ const dir = mkdtempSync(join(tmpdir(), 'qualm-it-images-'));
 const IMAGE_MODEL = join(dir, 'fmnist-png.onnx');
 const bundleDir = join(dir, 'bundles');
 
-/** The demo encoder fed 28x28 grayscale images: its [-1, 784] input is the flat layout, pixels/255. */
-const IMAGE_MANIFEST = {
-  format_version: 2,
-  name: 'fmnist-simclr-png',
-  version: '1',
-  input_kind: 'image',
-  input: { name: 'pixels', dtype: 'float32', shape: [-1, 784], layout: 'flat' },
-  preprocess: { color: 'grayscale', size: { width: 28, height: 28 }, scale: 1 / 255 },
-  output: { name: 'embedding', normalized: true },
-  dim: 128,
-  metric: 'cosine',
-};
+const IMAGE_MANIFEST = DEMO_IMAGE_MANIFEST;
 
 const test10k = loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]);
 const N = Math.min(500, test10k.n);

@@ -14,6 +14,7 @@ import { FASHION_MNIST_LABELS, loadFashionMnist } from '../../src/datasets/index
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { seededRandom } from '../../src/util/random.js';
 import { createTopics, testKafka, uniqueName } from '../helpers/kafka.js';
+import { DEMO_IMAGE_MANIFEST } from '../helpers/image-manifest.js';
 
 /** The committed encoder, as an absolute path: the commands run in the temporary directory. */
 const MODEL = resolve(loadConfig(process.env).modelPath);
@@ -182,17 +183,7 @@ test('text and image references: MiniLM on labelled texts, the demo encoder on P
   copyFileSync(MODEL, join(dir, 'fmnist-png.onnx'));
   writeFileSync(
     join(dir, 'fmnist-png.json'),
-    JSON.stringify({
-      format_version: 2,
-      name: 'fmnist-simclr-png',
-      version: '1',
-      input_kind: 'image',
-      input: { name: 'pixels', dtype: 'float32', shape: [-1, 784], layout: 'flat' },
-      preprocess: { color: 'grayscale', size: { width: 28, height: 28 }, scale: 1 / 255 },
-      output: { name: 'embedding', normalized: true },
-      dim: 128,
-      metric: 'cosine',
-    }),
+    JSON.stringify(DEMO_IMAGE_MANIFEST),
   );
   const lines: string[] = [];
   for (let i = 0; i < 80; i++) {
