@@ -35,6 +35,8 @@ export const ErrorCodes = {
   IMAGE_TOO_LARGE: 'QUALM_IMAGE_TOO_LARGE',
   /** An image does not have the model's input size after the manifest's resize and crop. */
   IMAGE_BAD_SIZE: 'QUALM_IMAGE_BAD_SIZE',
+  /** An `embedding` input is all zeros, which has no direction under the cosine metric. */
+  ZERO_EMBEDDING: 'QUALM_ZERO_EMBEDDING',
   /** The sample's `meta` is nested deeper than QUALM_MAX_META_DEPTH. */
   META_TOO_DEEP: 'QUALM_META_TOO_DEEP',
   /** The sample's `meta` is larger than QUALM_MAX_META_BYTES as JSON. */

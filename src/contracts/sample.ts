@@ -17,10 +17,12 @@ export const MAX_META_DEPTH = 32;
 /** Largest `meta` accepted, as JSON in UTF-8 bytes (default of QUALM_MAX_META_BYTES): it is copied into every record. */
 export const MAX_META_BYTES = 16_384;
 
-/** The meta limits of every input spec (MAX_META_DEPTH and MAX_META_BYTES when absent). */
+/** The meta limits of every input spec (MAX_META_DEPTH and MAX_META_BYTES when absent), and the bundle's metric. */
 export interface MetaLimits {
   readonly maxMetaDepth?: number;
   readonly maxMetaBytes?: number;
+  /** The distance embeddings are compared by; under cosine an all-zero `embedding` input has no direction and is refused. */
+  readonly metric?: 'cosine' | 'l2' | 'ip';
 }
 
 /** What the model accepts, as far as parsing is concerned. */
@@ -102,6 +104,7 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.TEXT_TOO_LONG,
   ErrorCodes.META_TOO_DEEP,
   ErrorCodes.META_TOO_LARGE,
+  ErrorCodes.ZERO_EMBEDDING,
   ErrorCodes.BAD_INPUT_FORMAT,
   ...IMAGE_ERROR_CODES,
 ] as const satisfies readonly ErrorCode[];
@@ -261,7 +264,13 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   // A blank id counts as none, so the Kafka key stands in for it (as for an absent or null id).
   const blankId = typeof doc.id === 'string' && doc.id.trim() === '';
   if (typeof doc.id === 'string' && !blankId) id = doc.id;
-  else if (typeof doc.id === 'number' && Number.isFinite(doc.id)) id = String(doc.id);
+  else if (typeof doc.id === 'number' && Number.isFinite(doc.id)) {
+    // JSON numbers past 2^53 have already lost digits (12345678901234567890 reads as ...7000): refuse rather than rename.
+    if (Number.isInteger(doc.id) && !Number.isSafeInteger(doc.id)) {
+      return fail(ErrorCodes.BAD_SCHEMA, `id ${String(doc.id)} is a number too large to be read exactly (beyond 2^53); send it as a string`);
+    }
+    id = String(doc.id);
+  }
   else if (doc.id !== undefined && doc.id !== null && !blankId) return fail(ErrorCodes.BAD_SCHEMA, 'id must be a non-empty string');
   else if (key !== null && key.length > 0) id = key.toString('utf8');
   if (id === undefined) return fail(ErrorCodes.MISSING_ID, 'message has no id and no Kafka key');
@@ -301,6 +310,9 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
   if (kind === 'embedding') {
     const v = toVector('input.embedding', input.embedding, spec.embeddingDim);
     if (!(v instanceof Float32Array)) return v;
+    if ((spec.metric ?? 'cosine') === 'cosine' && v.every((x) => x === 0)) {
+      return fail(ErrorCodes.ZERO_EMBEDDING, 'input.embedding is all zeros: it has no direction to compare by cosine (an upstream encoder that failed?)');
+    }
     return { ok: true, doc, sample: { id, meta, input: { kind: 'embedding', values: v } } };
   }
   if (kind === 'image_b64' && spec.inputKind === 'image') {

@@ -23,6 +23,8 @@ export interface InputEncoder extends TextEmbedding {
   isInputFailure?(err: unknown): boolean;
   /** True once the encoder has embedded anything (a model that never ran is not judged by its inputs). */
   readonly hasEmbedded?: boolean;
+  /** The distance its embeddings are compared by (OnnxEncoder has it; absent: cosine). */
+  readonly metric?: 'cosine' | 'l2' | 'ip';
 }
 
 /** An input the encoder stage refused (an undecodable image, say): its DLQ code and a readable message. */
@@ -84,9 +86,10 @@ async function embedIsolating(
 
 /** What parseSample accepts for this encoder: its input kind (and `embedding` inputs). */
 export function inputSpecFor(encoder: InputEncoder, maxBytes: number): InputSpec {
-  if (encoder.inputKind === 'text') return { inputKind: 'text', embeddingDim: encoder.dim, maxBytes };
-  if (encoder.inputKind === 'image') return { inputKind: 'image', embeddingDim: encoder.dim, maxBytes };
-  return { inputKind: 'features', inputDim: encoder.inputDim, embeddingDim: encoder.dim, maxBytes };
+  const metric = encoder.metric ?? 'cosine';
+  if (encoder.inputKind === 'text') return { inputKind: 'text', embeddingDim: encoder.dim, maxBytes, metric };
+  if (encoder.inputKind === 'image') return { inputKind: 'image', embeddingDim: encoder.dim, maxBytes, metric };
+  return { inputKind: 'features', inputDim: encoder.inputDim, embeddingDim: encoder.dim, maxBytes, metric };
 }
 
 /**

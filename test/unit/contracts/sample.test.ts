@@ -51,6 +51,25 @@ test('regression: a blank id falls back to the Kafka key, as the README says (it
   }
 });
 
+test('regression: a numeric id too large to be read exactly is refused, not rewritten (12345678901234567890 became "12345678901234567000")', () => {
+  assert.equal(code(Buffer.from('{"id":12345678901234567890,"input":{"features":[1,2,3,4]}}')), 'QUALM_BAD_SCHEMA');
+  const r = parseSample(Buffer.from('{"id":12345678901234567890,"input":{"features":[1,2,3,4]}}'), null, spec);
+  assert.ok(!r.ok && /too large to be read exactly .*send it as a string/.test(r.message));
+  const safe = parseSample(Buffer.from('{"id":9007199254740991,"input":{"features":[1,2,3,4]}}'), null, spec);
+  assert.ok(safe.ok && safe.sample.id === '9007199254740991', 'the largest safe integer is kept as written');
+  const str = parseSample(Buffer.from('{"id":"12345678901234567890","input":{"features":[1,2,3,4]}}'), null, spec);
+  assert.ok(str.ok && str.sample.id === '12345678901234567890');
+});
+
+test('regression: an all-zero embedding is refused under cosine (it was scored as confident), kept under l2 and ip where it is a point like any other', () => {
+  const zero = buf({ id: 'z', input: { embedding: [0, 0, 0] } });
+  assert.equal(code(zero), 'QUALM_ZERO_EMBEDDING');
+  assert.equal(code(zero, null, { ...spec, metric: 'cosine' }), 'QUALM_ZERO_EMBEDDING');
+  assert.ok(parseSample(zero, null, { ...spec, metric: 'l2' }).ok);
+  assert.ok(parseSample(zero, null, { ...spec, metric: 'ip' }).ok);
+  assert.ok(parseSample(buf({ id: 'z', input: { embedding: [0, 1e-30, 0] } }), null, spec).ok, 'only exact zeros');
+});
+
 test('the Kafka key is the fallback id', () => {
   const r = parseSample(buf({ input: { features: [1, 2, 3, 4] } }), Buffer.from('key-7'), spec);
   assert.ok(r.ok);
@@ -90,6 +109,7 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { text: 'hello' } })), 'QUALM_UNSUPPORTED_INPUT');
   assert.equal(code(buf({ id: 'x', input: { text: ' \n\t ' } }), null, textSpec), 'QUALM_EMPTY_TEXT');
   assert.equal(code(buf({ id: 'x', input: { text: 'é'.repeat(21) } }), null, textSpec), 'QUALM_TEXT_TOO_LONG');
+  assert.equal(code(buf({ id: 'x', input: { embedding: [0, 0, 0] } })), 'QUALM_ZERO_EMBEDDING');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: { b: 1 } } }), null, { ...spec, maxMetaDepth: 1 }), 'QUALM_META_TOO_DEEP');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: 'long' } }), null, { ...spec, maxMetaBytes: 8 }), 'QUALM_META_TOO_LARGE');
   const header = messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('png') }, 'json');

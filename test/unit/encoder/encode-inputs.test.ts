@@ -87,8 +87,10 @@ test('features go through embedAll; no encoder call when every input is an embed
 });
 
 test('inputSpecFor follows the encoder kind', () => {
-  assert.deepEqual(inputSpecFor(new FakeEncoder('text', 0), 1000), { inputKind: 'text', embeddingDim: DIM, maxBytes: 1000 });
-  assert.deepEqual(inputSpecFor(new FakeEncoder('features', 3), 1000), { inputKind: 'features', inputDim: 3, embeddingDim: DIM, maxBytes: 1000 });
+  assert.deepEqual(inputSpecFor(new FakeEncoder('text', 0), 1000), { inputKind: 'text', embeddingDim: DIM, maxBytes: 1000, metric: 'cosine' });
+  assert.deepEqual(inputSpecFor(new FakeEncoder('features', 3), 1000), { inputKind: 'features', inputDim: 3, embeddingDim: DIM, maxBytes: 1000, metric: 'cosine' });
+  // The encoder's metric decides whether an all-zero embedding input means anything.
+  assert.equal(inputSpecFor({ dim: DIM, inputDim: 4, metric: 'l2', embedAll: () => Promise.resolve(new Float32Array(0)) }, 10).metric, 'l2');
   // An encoder that does not say its kind (older fakes) takes features.
   const plain: InputEncoder = { dim: DIM, inputDim: 4, embedAll: () => Promise.resolve(new Float32Array(0)) };
   assert.equal(inputSpecFor(plain, 10).inputKind, 'features');
@@ -126,7 +128,7 @@ test('an image input without an image spec is a program error, not a verdict', a
 });
 
 test('inputSpecFor gives image models the image spec', () => {
-  assert.deepEqual(inputSpecFor(new FakeEncoder('image', 4, imageSpec), 5000), { inputKind: 'image', embeddingDim: DIM, maxBytes: 5000 });
+  assert.deepEqual(inputSpecFor(new FakeEncoder('image', 4, imageSpec), 5000), { inputKind: 'image', embeddingDim: DIM, maxBytes: 5000, metric: 'cosine' });
 });
 
 /** Refuses any run that holds a row with a value of 100 (as onnxruntime refuses an out-of-range index); `refusing` makes it refuse everything. */
