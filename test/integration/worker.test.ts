@@ -2,7 +2,7 @@
 // bundle, and `qualm worker` as a child process.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ import { buildSliceBundle, embedSlice, publishCorruptBundle, type SliceRefs } fr
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { writeTinyModel } from '../helpers/tiny-onnx.js';
 import { seededRandom } from '../../src/util/random.js';
+import { freeLoopbackPort } from '../../src/util/ports.js';
 
 const CONFIG = loadConfig(process.env);
 const MODEL = CONFIG.modelPath;
@@ -261,6 +262,32 @@ test('an input the model chokes on goes to the DLQ alone (QUALM_INFERENCE_FAILED
     assert.equal(w.child.exitCode, null, 'the worker is still running');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('regression: SIGTERM is honoured while the worker is still connecting to a broker that is down (it used to wait ~70 s for kafkajs to give up)', { timeout: 60_000 }, async () => {
+  const port = await freeLoopbackPort();
+  const child = spawn(process.execPath, ['bin/qualm.js', 'worker'], {
+    env: { ...process.env, QUALM_BUNDLE_DIR: bundleDir, QUALM_MODEL_PATH: MODEL, KAFKA_BROKERS: '127.0.0.1:1', QUALM_METRICS_HOST: '127.0.0.1', QUALM_METRICS_PORT: String(port), QUALM_SHUTDOWN_TIMEOUT_MS: '5000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString('utf8')));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status).catch(() => 0)) === 200, 'the health server of a worker without a broker');
+    assert.equal(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status), 503, 'not ready while it cannot reach the broker');
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    const ms = Date.now() - t0;
+    assert.equal(code, 0, log.slice(-2000));
+    // Within the shutdown timeout (5 s) plus the process's own teardown; kafkajs's retries alone last about 70 s.
+    assert.ok(ms < 15_000, `exited ${ms} ms after SIGTERM`);
+    assert.match(log, /"event":"exit".*"phase":"starting"/);
+  } finally {
+    child.kill('SIGKILL');
   }
 });
 

@@ -146,14 +146,23 @@ export async function run(argv: string[], config: Config): Promise<number> {
     fatal = (err) => void stop(`consumer crashed: ${describeError(err)}`).then(() => resolve(1));
   });
 
-  try {
+  const starting = (async (): Promise<void> => {
     server = await startHealthServer({ host: config.metricsHost, port: config.metricsPort, registry: metrics.registry, isReady: () => worker.isReady() });
     log.info({ event: 'metrics_listening', host: config.metricsHost, port: server.port }, `metrics on http://${config.metricsHost}:${server.port}/metrics`);
     await worker.start();
     refresher.start();
-  } catch (err) {
+  })();
+  // A signal while the worker is still connecting or joining (a broker that is down, say) is
+  // honoured then, not after kafkajs has given up its retries.
+  const first = await Promise.race([starting.then(() => undefined), done.then((code) => ({ code }))]).catch(async (err: unknown) => {
     await stop('start failed');
     throw err;
+  });
+  if (first !== undefined) {
+    starting.catch(() => undefined);
+    log.info({ event: 'exit', code: first.code, phase: 'starting' }, 'worker exited before it was consuming');
+    logger.flush();
+    return first.code;
   }
   const code = await done;
   log.info({ event: 'exit', code }, 'worker exited');
