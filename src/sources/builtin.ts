@@ -23,40 +23,39 @@ async function breathe(signal: AbortSignal | undefined): Promise<void> {
   signal?.throwIfAborted();
 }
 
-function imageSource(name: string, set: ImageSet, spec: InputSpec): Source {
-  if (spec.inputKind !== 'features' || spec.inputDim !== set.dim) {
-    const takes = spec.inputKind === 'features' ? `features of ${spec.inputDim} values` : spec.inputKind;
-    throw builtinError(name, `gives ${set.dim} grey-level features per image, the model takes ${takes}`);
-  }
+/** A built-in set of `n` records, record `i` made by `at(i)`, yielding to the event loop every 1,024 records. */
+function builtinSet(name: string, labelNames: readonly string[], n: number, at: (i: number) => SourceRecord): Source {
   return {
     name,
-    labelNames: set.labelNames,
+    labelNames,
     skipped: { total: 0, byReason: {} },
     async *records(signal?: AbortSignal): AsyncGenerator<SourceRecord> {
-      for (let i = 0; i < set.n; i++) {
+      for (let i = 0; i < n; i++) {
         if (i % 1024 === 0) await breathe(signal);
-        // A copy: a consumer may keep the record (a reservoir) past the set's lifetime.
-        const values = set.pixels.slice(i * set.dim, (i + 1) * set.dim);
-        yield { id: `${set.name}#${i}`, input: { kind: 'features', values }, label: set.labelNames[set.labels[i] as number] as string, where: `${set.name}#${i}` };
+        yield at(i);
       }
     },
   };
 }
 
+function imageSource(name: string, set: ImageSet, spec: InputSpec): Source {
+  if (spec.inputKind !== 'features' || spec.inputDim !== set.dim) {
+    const takes = spec.inputKind === 'features' ? `features of ${spec.inputDim} values` : spec.inputKind;
+    throw builtinError(name, `gives ${set.dim} grey-level features per image, the model takes ${takes}`);
+  }
+  return builtinSet(name, set.labelNames, set.n, (i) => {
+    // A copy: a consumer may keep the record (a reservoir) past the set's lifetime.
+    const values = set.pixels.slice(i * set.dim, (i + 1) * set.dim);
+    return { id: `${set.name}#${i}`, input: { kind: 'features', values }, label: set.labelNames[set.labels[i] as number] as string, where: `${set.name}#${i}` };
+  });
+}
+
 function textSource(name: string, set: TextSet, spec: InputSpec): Source {
   if (spec.inputKind !== 'text') throw builtinError(name, `gives texts, the model takes ${spec.inputKind}`);
-  return {
-    name,
-    labelNames: set.labelNames,
-    skipped: { total: 0, byReason: {} },
-    async *records(signal?: AbortSignal): AsyncGenerator<SourceRecord> {
-      for (let i = 0; i < set.n; i++) {
-        if (i % 1024 === 0) await breathe(signal);
-        const id = set.ids[i] as string;
-        yield { id, input: { kind: 'text', text: set.texts[i] as string }, label: set.labelNames[set.labels[i] as number] as string, where: id };
-      }
-    },
-  };
+  return builtinSet(name, set.labelNames, set.n, (i) => {
+    const id = set.ids[i] as string;
+    return { id, input: { kind: 'text', text: set.texts[i] as string }, label: set.labelNames[set.labels[i] as number] as string, where: id };
+  });
 }
 
 /**
