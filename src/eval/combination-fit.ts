@@ -1,4 +1,4 @@
-import { STAT_QUANTILES, empiricalQuantiles, type GaussianStats, type LeaveOneOutView, type Neighbors, type ScoringFit } from '../index/index.js';
+import { type GaussianStats, type LeaveOneOutView, type Neighbors, type ScoringFit } from '../index/index.js';
 import {
   COMBINATION_FEATURE_NAMES,
   applyIsotonic,
@@ -6,16 +6,15 @@ import {
   computeSignals,
   errorProbabilityOfFeatures,
   featureVector,
-  fitGaussian,
   fitIsotonicAccuracy,
   fitLogistic,
-  mahalanobis,
   type CombinationFeature,
   type Signals,
 } from '../scoring/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { seededRandom, shuffleInPlace } from '../util/random.js';
 import { gatherRows } from '../util/rows.js';
+import { fitCrossFittedGaussian } from './gaussian-cross-fit.js';
 import { DEFAULT_PROBE, trainLinearProbe, type ProbeOptions } from './linear-probe.js';
 import { auroc } from './rank-metrics.js';
 
@@ -77,21 +76,12 @@ export async function fitCombination(loo: LeaveOneOutView, opts: CombinationFitO
   const present = new Set(train.map((r) => labels[r] as number));
   if (present.size < 2) return skip('the probe training split has fewer than two labels');
 
-  // The class-conditional Gaussian, on every labelled reference (the held-out ones' distances
-  // are therefore in-sample, slightly smaller than a new point's); without it (a label with
-  // no rows, fewer rows than dimensions) the combination does without its two features.
+  // The class-conditional Gaussian, on every labelled reference; its reference quantiles are
+  // cross-fitted (gaussian-cross-fit.ts), like the kNN ones are leave-one-out. Without it (a
+  // label with too few rows, fewer rows than dimensions) the combination does without its two features.
   let gaussian: GaussianStats | undefined;
   try {
-    const params = fitGaussian(loo.vectors, dim, labels, numLabels);
-    const classD = new Float64Array(loo.n);
-    const relative = new Float64Array(loo.n);
-    for (let r = 0; r < loo.n; r++) {
-      const m = mahalanobis(params, loo.vectors.subarray(r * dim, (r + 1) * dim));
-      classD[r] = m.classDistance;
-      relative[r] = m.relative;
-      if (r % 5000 === 4999) await new Promise((res) => setImmediate(res));
-    }
-    gaussian = { params, classDistanceQuantiles: empiricalQuantiles(classD, STAT_QUANTILES), relativeQuantiles: empiricalQuantiles(relative, STAT_QUANTILES) };
+    gaussian = await fitCrossFittedGaussian(loo.vectors, dim, labels, numLabels, { seed });
   } catch (err) {
     opts.onSkip?.(`no class-conditional Gaussian (the combination goes on without its features): ${err instanceof Error ? err.message : String(err)}`);
     features = features.filter((f) => f !== 'mahalanobis_percentile' && f !== 'relative_mahalanobis_percentile');

@@ -474,6 +474,7 @@ export async function buildBundle(bundleDir: string, input: BuildInput, opts: Bu
                 classes: gaussian.params.classes,
                 class_distance_quantiles: [...gaussian.classDistanceQuantiles],
                 relative_quantiles: [...gaussian.relativeQuantiles],
+                ...(gaussian.crossFitFolds === undefined ? {} : { cross_fit_folds: gaussian.crossFitFolds }),
               },
             }),
       },

@@ -92,6 +92,7 @@ async function readGaussian(dir: string, version: string, manifest: BundleManife
     params,
     classDistanceQuantiles: meta.class_distance_quantiles,
     relativeQuantiles: meta.relative_quantiles,
+    ...(meta.cross_fit_folds === undefined ? {} : { crossFitFolds: meta.cross_fit_folds }),
   };
 }
 

@@ -120,6 +120,12 @@ export const bundleManifestSchema = z.object({
         classes: z.number().int().min(2),
         class_distance_quantiles: sortedFinite,
         relative_quantiles: sortedFinite,
+        /**
+         * Folds the two quantile lists were cross-fitted over; absent (bundles written before
+         * it): in-sample, which puts the out-of-distribution cut too low. Readers that do not
+         * know the key ignore it, so the format version stays.
+         */
+        cross_fit_folds: z.number().int().min(2).optional(),
       })
       .optional(),
   }),

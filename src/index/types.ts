@@ -57,4 +57,9 @@ export interface GaussianStats {
   readonly params: GaussianParams;
   readonly classDistanceQuantiles: readonly number[];
   readonly relativeQuantiles: readonly number[];
+  /**
+   * Folds the quantiles were cross-fitted over (each reference's distances under the Gaussian
+   * fitted without its fold); absent: in-sample, as bundles written before it have them.
+   */
+  readonly crossFitFolds?: number;
 }

@@ -22,6 +22,7 @@ export {
   TargetRatePolicy,
   beyondReferences,
   oodPercentileOf,
+  oodMeasureOf,
   flagReason,
   explain,
   type FlagDecision,
@@ -34,3 +35,4 @@ export { SortedWindow } from './window.js';
 export { DriftWindow, DRIFT_QUANTILES, referenceDrift, type DriftQuantile, type DriftSummary } from './drift.js';
 export { jaccard, ncUncertainty, viewJaccard, viewDispersion } from './consistency.js';
 export { cholesky, fitGaussian, forwardSubstitute, mahalanobis, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';
+export { MODEL_FEATURE_NAMES, MODEL_FEATURES, isModelFeature, modelFeatureVector, modelSignals, predictionSummary, softmax, type ModelFeature, type ModelPrediction, type ModelSignals } from './model-signals.js';

@@ -79,12 +79,34 @@ export function flagReason(signals: Signals, oodPercentile: number): FlagReason 
 }
 
 /**
- * How far out of the training distribution a sample lies, as the share of references that
- * lie less far: its class-conditional Mahalanobis percentile when the bundle has the
- * references' Gaussian (labelled bundles), else its kNN density percentile.
+ * How far out of the training distribution a sample lies, as a percentile of the references,
+ * from two measures that see different shifts: the kNN density percentile (mean distance to
+ * the k nearest references against the references' leave-one-out ones: any region the
+ * references do not cover, e.g. a contrast-reduced or rotated image) and, when the bundle
+ * has the references' Gaussian, the class-conditional Mahalanobis percentile (against
+ * cross-fitted reference distances: far from every class along the directions the classes
+ * vary in, e.g. another data set). Without the Gaussian it is the density percentile.
+ *
+ * The two are combined as Šidák's correction of their maximum: max(p_density, p_mahalanobis)².
+ * If each percentile is uniform on in-distribution data and the two are independent, the
+ * maximum's CDF is m², so the combined value is again a percentile and `beyondReferences`
+ * at percentile P flags a share 1 - P of in-distribution samples; positively dependent
+ * measures (as two distances of one embedding are) flag fewer, never more (each flags at
+ * √P ≈ 1 - (1 - P)/2, a Bonferroni split). A calibrated maximum would need the references'
+ * joint distribution stored in the bundle; this needs nothing beyond the two percentiles, so
+ * bundles built before it get the rule too.
  */
 export function oodPercentileOf(signals: Signals): number {
-  return signals.mahalanobisPercentile ?? signals.densityPercentile;
+  const m = signals.mahalanobisPercentile;
+  if (m === null) return signals.densityPercentile;
+  const top = Math.max(m, signals.densityPercentile);
+  return top * top;
+}
+
+/** Which of the two measures of oodPercentileOf puts the sample further out (density without the Gaussian). */
+export function oodMeasureOf(signals: Signals): 'density' | 'mahalanobis' {
+  const m = signals.mahalanobisPercentile;
+  return m !== null && m > signals.densityPercentile ? 'mahalanobis' : 'density';
 }
 
 /**
@@ -149,7 +171,7 @@ export function explain(reason: FlagReason, signals: Signals, suggested: string 
   const further = `further from its neighbours than ${pct(signals.densityPercentile)} of the training references are from theirs`;
   switch (reason) {
     case 'out_of_distribution':
-      return signals.mahalanobisPercentile === null
+      return signals.mahalanobisPercentile === null || oodMeasureOf(signals) === 'density'
         ? `Unlike the training data: ${further}.`
         : `Unlike the training data: farther from the nearest class of the training distribution (Mahalanobis distance) than ${pct(signals.mahalanobisPercentile)} of the training references.`;
     case 'ambiguous_neighborhood':

@@ -89,8 +89,12 @@ test('flag rules: the out-of-distribution rule fires beyond every reference, wha
   const maha = { ...scored(0.1, 0.99, 0.2), signals: { ...sig(0.2, 0.9), mahalanobisPercentile: 0.999, relativeMahalanobisPercentile: 0.5 } };
   assert.deepEqual(rules.decide(maha), { rule: 'beyond_references', reason: 'out_of_distribution' });
   assert.match(explain('out_of_distribution', maha.signals, null), /\(Mahalanobis distance\) than 99\.9%/);
-  const inside = { ...scored(0.1, 0.99, 0.999), signals: { ...sig(0.999, 0.9), mahalanobisPercentile: 0.5, relativeMahalanobisPercentile: 0.999 } };
-  assert.equal(rules.decide(inside), null, 'a Gaussian bundle does not fall back to the kNN density');
+  // The kNN density counts too, with the Gaussian (regression: a contrast-reduced image far from every reference but near a class mean went unflagged).
+  const dense = { ...scored(0.1, 0.99, 0.999), signals: { ...sig(0.999, 0.9), mahalanobisPercentile: 0.5, relativeMahalanobisPercentile: 0.999 } };
+  assert.deepEqual(rules.decide(dense), { rule: 'beyond_references', reason: 'out_of_distribution' });
+  assert.match(explain('out_of_distribution', dense.signals, null), /further from its neighbours than 99\.9%/);
+  const inside = { ...scored(0.1, 0.99, 0.994), signals: { ...sig(0.994, 0.9), mahalanobisPercentile: 0.994, relativeMahalanobisPercentile: 0.999 } };
+  assert.equal(rules.decide(inside), null, 'each measure at 0.994 is inside its split level sqrt(0.99) = 0.99499');
 });
 
 test('flag rules: minimum predicted accuracy replaces the uncertainty policy, and falls back to it without predictions', () => {
