@@ -10,12 +10,18 @@ import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './
 import { oodMetrics, type OodMetrics } from './ood.js';
 import { riskCoverage } from './risk-coverage.js';
 import { calibrationMetrics, oracleAurc, scoreMetrics, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
+import { fitModelCombination, modelCombinationScores, type ModelCombination } from './model-combination.js';
+import { mspComparison, type MspComparison } from './msp-comparison.js';
 
 /** The scores every evaluation reports, in report order. */
-export const SCORE_NAMES = ['qualm', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'msp', 'entropy', 'random'] as const;
+export const SCORE_NAMES = ['qualm', 'qualm_with_model', 'qualm_ood', 'qualm_label_free', 'reverse_neighbor', 'mahalanobis', 'relative_mahalanobis', 'avgdist_k1', 'avgdist_k100', 'kth_distance', 'gmm_ll', 'l2_norm', 'vote_margin', 'nc', 'msp', 'entropy', 'random'] as const;
 export type ScoreName = (typeof SCORE_NAMES)[number];
-/** The downstream model's own confidence: present only when its predictions carry probabilities (test set only). */
-export const PROBABILITY_SCORES = ['msp', 'entropy'] as const satisfies readonly ScoreName[];
+/**
+ * The scores that need the ranked model's probabilities (test set only): its own confidence,
+ * and qualm's combination with it. Present for the probe, and for a predictions file that
+ * carries probabilities; absent with label-only predictions.
+ */
+export const PROBABILITY_SCORES = ['qualm_with_model', 'msp', 'entropy'] as const satisfies readonly ScoreName[];
 
 /** Whose errors the evaluation ranks: its own softmax probe's, or the user's downstream model's. */
 export type ErrorTarget = 'probe' | 'predictions';
@@ -114,6 +120,12 @@ export interface EvaluationResult {
   readonly calibration: CalibrationMetrics | null;
   readonly scores: Partial<Record<ScoreName, ScoreMetrics>>;
   readonly ood: Partial<Record<ScoreName, OodMetrics>>;
+  /** The combination with the model's signals behind qualm_with_model (eval/model-combination.ts), or why none was fitted. */
+  readonly model_combination: Record<string, unknown>;
+  /** qualm and qualm_with_model against msp: differences with paired-bootstrap 95% intervals (eval/msp-comparison.ts); null without probabilities. */
+  readonly msp_comparison: MspComparison | null;
+  /** qualm_with_model − msp in error AUROC with its 95% interval; null without both. */
+  readonly delta_vs_msp: { readonly auroc: number; readonly ci95: readonly [number, number] } | null;
 }
 
 /** What the report and the plots need beyond the JSON. */
@@ -283,6 +295,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
   try {
     // One bundle per encoder over the same reference ids; the first one fitted and calibrated like build-index does.
     const combinationNotes: string[] = [];
+    let withModel: ModelCombination | null = null;
     const scoreOpts = { densityWeight: input.densityWeight, numLabels };
     for (const [e, enc] of input.encoders.entries()) {
       checkAborted(signal);
@@ -302,8 +315,12 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
           ...(e === 0
             ? {
                 referenceScore: referenceScorer(scoreOpts),
-                fitScoring: (loo, sig) =>
-                  fitCombination(loo, { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }), onSkip: (reason) => combinationNotes.push(reason) }, sig),
+                fitScoring: async (loo, sig) => {
+                  const fitOpts = { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }) };
+                  const fit = await fitCombination(loo, { ...fitOpts, onSkip: (reason) => combinationNotes.push(reason) }, sig);
+                  withModel = await fitModelCombination(loo, fit, fitOpts, sig);
+                  return fit;
+                },
               }
             : {}),
         },
@@ -364,8 +381,17 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
 
     // Every score of one set (test or OOD), oriented as uncertainty.
     // The downstream model's own confidence, where it gave probabilities (test points only).
+    // The probe's probabilities, or the predictions file's: MSP, entropy and qualm_with_model.
+    const targetProbs = downstream === undefined ? probe.predictProba(first.test, nTest) : downstream.probs;
+    const fittedWithModel = withModel as ModelCombination | null;
     const probScores: Partial<Record<ScoreName, Float64Array>> =
-      downstream?.probs == null ? {} : { msp: mspUncertainty(downstream.probs, nTest, numLabels), entropy: predictiveEntropy(downstream.probs, nTest, numLabels) };
+      targetProbs === null
+        ? {}
+        : {
+            ...(fittedWithModel === null ? {} : { qualm_with_model: modelCombinationScores(fittedWithModel, snap, first.test, dim, input.efSearch, targetProbs, numLabels) }),
+            msp: mspUncertainty(targetProbs, nTest, numLabels),
+            entropy: predictiveEntropy(targetProbs, nTest, numLabels),
+          };
     const scoresOf = (
       n: SetScores,
       z: Float32Array,
@@ -407,6 +433,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       const o = ood[name];
       if (o !== undefined) oodOut[name] = oodMetrics(u, o);
     }
+    const comparison = test.msp === undefined ? null : mspComparison(test, error01);
     progress('metrics', 1, 1);
     let errors = 0;
     let brierSum = 0;
@@ -440,6 +467,9 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
           : { fitted: true, features: snap.combination.features, weights: snap.combination.weights, ...snap.combination.fit, ...(combinationNotes.length === 0 ? {} : { notes: combinationNotes }) },
       scores,
       ood: oodOut,
+      model_combination: fittedWithModel === null ? { fitted: false } : { fitted: true, features: fittedWithModel.features, weights: fittedWithModel.weights, ...fittedWithModel.fit },
+      msp_comparison: comparison,
+      delta_vs_msp: comparison?.pairs.qualm_with_model === undefined ? null : { auroc: comparison.pairs.qualm_with_model.auroc.delta, ci95: comparison.pairs.qualm_with_model.auroc.ci95 },
     };
     return { result, test, ood, error01, riskCurves };
   } finally {

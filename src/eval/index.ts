@@ -26,6 +26,9 @@ export { renderReport, SCORE_DESCRIPTIONS, type PlotFiles, type ReportContext } 
 export { renderPlots, vegaLiteToSvg, PlotsUnavailableError, type VegaLiteSpec } from './plots.js';
 export { preNormalisationEmbeddings, preNormalisationTensor, withExtraOutput } from './raw-features.js';
 export { fitCombination, DEFAULT_COMBINATION_FIT, type CombinationFitOptions } from './combination-fit.js';
+export { pairedBootstrap, unweightedMetrics, BOOTSTRAP_METRICS, DEFAULT_BOOTSTRAP, type BootstrapDelta, type BootstrapMetric, type BootstrapOptions, type PairedBootstrap } from './bootstrap.js';
+export { mspComparison, renderMspComparison, COMPARED, type ComparedScore, type MspComparison } from './msp-comparison.js';
+export { fitModelCombination, modelCombinationScores, type ModelCombination, type ModelCombinationOptions } from './model-combination.js';
 export {
   readPredictions,
   alignPredictions,

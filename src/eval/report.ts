@@ -1,8 +1,10 @@
 import { SCORE_NAMES, WIDE_K, type EvaluationResult, type ScoreName } from './evaluate.js';
+import { renderMspComparison } from './msp-comparison.js';
 
 /** What each score is, for the report's table. */
 export const SCORE_DESCRIPTIONS: Readonly<Record<ScoreName, string>> = {
   qualm: "the worker's uncertainty: scoreNeighbors on the bundle's k nearest references with the combination fitted on a held-out split of the references, calibrated",
+  qualm_with_model: "the fitted combination with the model's own signals beside the embedding's: log(1 - MSP), normalised entropy and the neighbours' vote for the model's label, fitted on the references' held-out split with the probe's probabilities there (eval/model-combination.ts)",
   qualm_ood: "qualm's out-of-distribution measure, the one its out-of-distribution rule and drift metrics use: the class-conditional Mahalanobis percentile with the bundle's Gaussian, else the kNN density percentile",
   mahalanobis: 'squared Mahalanobis distance to the nearest class mean, shared covariance fitted to the references (Lee et al. 2018)',
   relative_mahalanobis: 'class Mahalanobis distance minus the distance under one Gaussian fitted to all references (Ren et al. 2021)',
@@ -15,8 +17,8 @@ export const SCORE_DESCRIPTIONS: Readonly<Record<ScoreName, string>> = {
   l2_norm: '- L2 norm of the embedding before the model\'s L2 normalisation (larger norm read as more reliable, as in repreli)',
   vote_margin: '1 - (top - second) distance-weighted vote share of the k nearest references',
   nc: `1 - neighbourhood consistency: mean pairwise Jaccard of the ${WIDE_K}-NN reference-id sets across the encoders`,
-  msp: "1 - the downstream model's own maximum softmax probability (MSP, Hendrycks & Gimpel 2017), from its predictions file",
-  entropy: "entropy (nats) of the downstream model's own probability vector, from its predictions file",
+  msp: "1 - the ranked model's own maximum softmax probability (MSP, Hendrycks & Gimpel 2017): the probe's, or the predictions file's",
+  entropy: "entropy (nats) of the ranked model's own probability vector: the probe's, or the predictions file's",
   random: 'seeded uniform noise',
 };
 
@@ -81,6 +83,7 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     );
   }
   lines.push('');
+  lines.push(...renderMspComparison(result.msp_comparison, result.target === 'predictions' ? "the downstream model's" : "the probe's"));
   if (Object.keys(result.ood).length > 0) {
     lines.push('## Out of distribution', '');
     lines.push('Out-of-distribution samples are the positives: AUROC higher and FPR at 95% TPR lower are better.', '');

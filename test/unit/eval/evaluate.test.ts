@@ -62,16 +62,22 @@ test('evaluateEmbeddings builds real bundles and reports every score, metric and
   assert.equal(r.target, 'probe');
   assert.equal(r.downstream_accuracy, r.probe_accuracy);
   for (const name of SCORE_NAMES) {
-    if ((PROBABILITY_SCORES as readonly string[]).includes(name)) {
-      assert.equal(r.scores[name], undefined, `${name} needs the downstream model's probabilities`);
-      continue;
-    }
     const m = r.scores[name];
     assert.ok(m !== undefined, `score ${name}`);
     assert.equal(m.decile_accuracy.length, 10);
     assert.ok(m.aurc >= r.oracle_aurc - 1e-9, `${name}: AURC ${m.aurc} below the oracle ${r.oracle_aurc}`);
-    assert.ok(r.ood[name] !== undefined, `ood ${name}`);
+    // The model's probabilities exist for the test set only.
+    if ((PROBABILITY_SCORES as readonly string[]).includes(name)) assert.equal(r.ood[name], undefined, `ood ${name}`);
+    else assert.ok(r.ood[name] !== undefined, `ood ${name}`);
   }
+  // The probe's own confidence, qualm's combination with it, and their comparison.
+  assert.equal(r.model_combination.fitted, true, JSON.stringify(r.model_combination));
+  const pairs = r.msp_comparison?.pairs;
+  assert.ok(pairs?.qualm !== undefined && pairs.qualm_with_model !== undefined && pairs.entropy !== undefined);
+  const gap = (r.scores.qualm_with_model?.auroc ?? NaN) - (r.scores.msp?.auroc ?? NaN);
+  assert.ok(Math.abs(pairs.qualm_with_model.auroc.delta - gap) < 2e-4, `${pairs.qualm_with_model.auroc.delta} vs ${gap} (rounded)`);
+  assert.deepEqual(r.delta_vs_msp, { auroc: pairs.qualm_with_model.auroc.delta, ci95: pairs.qualm_with_model.auroc.ci95 });
+  for (const p of Object.values(pairs)) for (const m of ['auroc', 'aurc', 'kendall_tau'] as const) assert.ok(p[m].ci95[0] <= p[m].ci95[1], JSON.stringify(p));
   // Without the pre-normalisation output the L2 norm is constant: no rank correlation, chance AUROC.
   assert.equal(r.scores.l2_norm?.kendall_tau, null);
   assert.equal(r.scores.l2_norm?.auroc, 0.5);
@@ -134,11 +140,15 @@ test('with the downstream model\'s predictions, their errors are ranked, and msp
   assert.equal(own.result.scores.msp?.auroc, auroc(msp, wrong));
   assert.equal(own.result.scores.msp?.auroc, 1, 'every wrong point is less confident than every right one');
   assert.equal(own.result.scores.entropy?.auroc, 1, 'the entropy of (p, (1 - p) / 2, (1 - p) / 2) falls as p rises above 1/3');
-  assert.equal(probe.result.scores.msp, undefined);
+  // The probe's run ranks the probe's errors by the probe's own confidence.
+  assert.ok(probe.result.scores.msp !== undefined && probe.result.scores.qualm_with_model !== undefined);
+  assert.ok(own.result.delta_vs_msp !== null, 'the predictions file\'s probabilities feed qualm_with_model too');
   // Label-only predictions: the model's errors, no msp or entropy, and a one-hot Brier (2 per error).
   const hard = await evaluateEmbeddings({ ...base, predictions: { labels, probs: null, source: 'preds.csv' } });
   assert.deepEqual([...hard.error01], [...wrong]);
   assert.equal(hard.result.scores.msp, undefined);
+  assert.equal(hard.result.scores.qualm_with_model, undefined);
+  assert.equal(hard.result.delta_vs_msp, null);
   assert.ok(Math.abs(hard.result.mean_brier - (2 * 38) / 150) < 1e-12);
   await assert.rejects(evaluateEmbeddings({ ...base, predictions: { labels: labels.subarray(1), probs: null, source: 'short' } }), /do not match the test set/);
 });

@@ -1,0 +1,96 @@
+import { voteWeights } from './labels.js';
+
+/**
+ * The downstream model's own view of a sample, as signals beside the embedding's: its
+ * confidence (the maximum softmax probability, MSP), the entropy of its probabilities, and
+ * how much of the neighbours' distance-weighted label vote goes to the label it predicted.
+ * Pure: the prediction comes with the sample (or the reference), nothing is looked up.
+ */
+
+/** A model prediction in one of the three forms a sample may carry, already validated. */
+export type ModelPrediction =
+  | { readonly probs: readonly number[] }
+  | { readonly logits: readonly number[] }
+  | { readonly label: number; readonly confidence: number };
+
+/** The model's signals of one sample. */
+export interface ModelSignals {
+  /** The predicted label's index. */
+  readonly label: number;
+  /** The largest probability (MSP), in [0, 1]. */
+  readonly confidence: number;
+  /** Entropy of the probability vector over log(labels), in [0, 1]. */
+  readonly entropy: number;
+  /** Share of the neighbours' distance-weighted vote for the predicted label, in [0, 1] (0 when no neighbour is labelled). */
+  readonly neighborAgreement: number;
+}
+
+/** Probabilities from logits (a numerically stable softmax). */
+export function softmax(logits: readonly number[]): number[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const e = logits.map((v) => Math.exp(v - max));
+  const sum = e.reduce((s, v) => s + v, 0);
+  return e.map((v) => v / sum);
+}
+
+/**
+ * The prediction's label, confidence and normalised entropy over `numLabels` labels. A
+ * label-plus-confidence prediction spreads the remaining mass evenly over the other labels
+ * for its entropy (the largest entropy that confidence allows).
+ */
+export function predictionSummary(prediction: ModelPrediction, numLabels: number): { label: number; confidence: number; entropy: number } {
+  if (numLabels < 2) throw new RangeError(`a model prediction needs at least two labels, the bundle has ${numLabels}`);
+  const norm = Math.log(numLabels);
+  if ('label' in prediction) {
+    const c = prediction.confidence;
+    const rest = (1 - c) / (numLabels - 1);
+    const h = (c > 0 ? -c * Math.log(c) : 0) + (rest > 0 ? -(1 - c) * Math.log(rest) : 0);
+    return { label: prediction.label, confidence: c, entropy: Math.min(1, Math.max(0, h / norm)) };
+  }
+  const p = 'probs' in prediction ? prediction.probs : softmax(prediction.logits);
+  if (p.length !== numLabels) throw new RangeError(`the prediction has ${p.length} probabilities, the bundle has ${numLabels} labels`);
+  let best = 0;
+  let h = 0;
+  for (let c = 0; c < numLabels; c++) {
+    const v = p[c] as number;
+    if (v > (p[best] as number)) best = c;
+    if (v > 0) h -= v * Math.log(v);
+  }
+  return { label: best, confidence: p[best] as number, entropy: Math.min(1, Math.max(0, h / norm)) };
+}
+
+/** The model's signals of one sample from its prediction and its neighbours' labels (-1: unknown) and distances. */
+export function modelSignals(prediction: ModelPrediction, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number): ModelSignals {
+  const { label, confidence, entropy } = predictionSummary(prediction, numLabels);
+  let neighborAgreement = 0;
+  if (neighborLabels !== null) {
+    const { weights, total } = voteWeights(neighborLabels, distances, numLabels);
+    neighborAgreement = total === 0 ? 0 : (weights[label] as number) / total;
+  }
+  return { label, confidence, entropy, neighborAgreement };
+}
+
+/**
+ * The features the fitted combination takes from the model's signals, each oriented as
+ * uncertainty: the log of 1 − MSP (the MSP's own scale compresses the confident end, where
+ * most errors are ranked), the normalised entropy, and 1 − the neighbours' vote for the
+ * model's label.
+ */
+export const MODEL_FEATURE_NAMES = ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement'] as const;
+export type ModelFeature = (typeof MODEL_FEATURE_NAMES)[number];
+
+export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: ModelSignals) => number>> = {
+  model_log_msp_uncertainty: (m) => Math.log(1 - m.confidence + 1e-6),
+  model_entropy: (m) => m.entropy,
+  model_neighbor_disagreement: (m) => 1 - m.neighborAgreement,
+};
+
+export function isModelFeature(name: string): name is ModelFeature {
+  return Object.hasOwn(MODEL_FEATURES, name);
+}
+
+/** The model features of one sample, in MODEL_FEATURE_NAMES order. */
+export function modelFeatureVector(m: ModelSignals): number[] {
+  return MODEL_FEATURE_NAMES.map((f) => MODEL_FEATURES[f](m));
+}
