@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 
 import { Kafka, logLevel } from 'kafkajs';
 
-import { brokerPaths, randomClusterId, renderLog4jProperties, renderServerProperties, type BrokerPaths } from './config.js';
+import { brokerPaths, randomClusterId, renderLog4jProperties, renderServerProperties, type BrokerPaths, type SaslUser, type SecuredListeners } from './config.js';
+import { makeTestPki, type TestPki } from './tls.js';
 import { ensureKafkaJarsFor } from './jars.js';
 import { freeLoopbackPorts } from '../util/ports.js';
 import { KAFKA_VERSION } from './version.js';
@@ -21,6 +22,22 @@ export interface LocalKafkaOptions {
   log?: (line: string) => void;
   /** How long to wait for the broker to answer a metadata request. Default 60 000 ms. */
   startTimeoutMs?: number;
+  /**
+   * Also open secured listeners (see LocalKafka.secured), with a throw-away CA and
+   * certificates made by openssl in <dataDir>/pki. Only for a fresh data dir.
+   */
+  secured?: { scramUsers: readonly SaslUser[]; plainUsers: readonly SaslUser[] };
+}
+
+/** The secured listeners of a broker started with `secured`, and the PKI behind them. */
+export interface SecuredEndpoints {
+  /** SASL_SSL, SCRAM-SHA-512 only. */
+  readonly scram: string[];
+  /** SASL_SSL, PLAIN only. */
+  readonly plain: string[];
+  /** SSL with a client certificate required (ssl.client.auth=required). */
+  readonly mtls: string[];
+  readonly pki: TestPki;
 }
 
 export interface LocalKafka {
@@ -29,6 +46,8 @@ export interface LocalKafka {
   /** Broker version, e.g. "3.9.2". */
   readonly version: string;
   readonly dataDir: string;
+  /** Present when started with `secured`. */
+  readonly secured?: SecuredEndpoints;
   /** SIGTERM, up to 15 s grace, then SIGKILL. Idempotent. Removes a temp dataDir. */
   stop(): Promise<void>;
 }
@@ -98,7 +117,15 @@ function jvmArgs(libs: string, paths: BrokerPaths): string[] {
   ];
 }
 
-function formatStorage(libs: string, paths: BrokerPaths, clusterId: string): Promise<string> {
+/** A SCRAM credential for `kafka-storage format --add-scram`; the password in quotes, verbatim. */
+function scramArg(u: SaslUser): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(u.name)) throw new Error(`local-kafka: SCRAM user name ${JSON.stringify(u.name)} must match [A-Za-z0-9._-]+`);
+  // The storage tool splits its argument on commas, even inside the quotes.
+  if (/[",\]]/.test(u.password)) throw new Error(`local-kafka: a SCRAM password for ${u.name} must not contain a double quote, a comma or ]`);
+  return `SCRAM-SHA-512=[name=${u.name},password="${u.password}"]`;
+}
+
+function formatStorage(libs: string, paths: BrokerPaths, clusterId: string, scramUsers: readonly SaslUser[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       javaBin(),
@@ -112,6 +139,7 @@ function formatStorage(libs: string, paths: BrokerPaths, clusterId: string): Pro
         clusterId,
         '-c',
         paths.serverProperties,
+        ...scramUsers.flatMap((u) => ['--add-scram', scramArg(u)]),
       ],
       { timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
       (err, stdout, stderr) => {
@@ -271,14 +299,25 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
   };
 
   try {
-    const [freeA, freeB] = await freeLoopbackPorts(2);
+    const [freeA, freeB, scramPort, plainPort, mtlsPort] = await freeLoopbackPorts(opts.secured === undefined ? 2 : 5);
     if (freeA === undefined || freeB === undefined) throw new Error('local-kafka: could not find free ports');
     const port = opts.port ?? freeA;
     const controllerPort = freeB === port ? freeA : freeB;
     const brokers = [`127.0.0.1:${port}`];
 
     await mkdir(join(dataDir, 'logs'), { recursive: true });
-    await writeFile(paths.serverProperties, renderServerProperties({ port, controllerPort, logDirs: paths.logDirs }));
+    let secured: SecuredEndpoints | undefined;
+    let listeners: SecuredListeners | undefined;
+    if (opts.secured !== undefined) {
+      if (scramPort === undefined || plainPort === undefined || mtlsPort === undefined) throw new Error('local-kafka: could not find free ports');
+      const pki = await makeTestPki(join(dataDir, 'pki'));
+      listeners = { scramPort, plainPort, mtlsPort, keystore: pki.brokerKeystore, truststore: pki.caCert, plainUsers: opts.secured.plainUsers };
+      secured = { scram: [`127.0.0.1:${scramPort}`], plain: [`127.0.0.1:${plainPort}`], mtls: [`127.0.0.1:${mtlsPort}`], pki };
+    }
+    await writeFile(
+      paths.serverProperties,
+      renderServerProperties({ port, controllerPort, logDirs: paths.logDirs, ...(listeners === undefined ? {} : { secured: listeners }) }),
+    );
     await writeFile(paths.log4jProperties, renderLog4jProperties(paths.brokerLog));
 
     if (existsSync(join(paths.logDirs, 'meta.properties'))) {
@@ -286,7 +325,7 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
     } else {
       const clusterId = randomClusterId();
       log(`local-kafka: formatting ${paths.logDirs} (cluster ${clusterId})`);
-      log(await formatStorage(libs, paths, clusterId));
+      log(await formatStorage(libs, paths, clusterId, opts.secured?.scramUsers));
     }
 
     const output = new LineTail(TAIL_LINES);
@@ -366,7 +405,7 @@ export async function startLocalKafkaVersion(version: string, opts: LocalKafkaOp
       return stopping;
     };
 
-    return { brokers, version, dataDir, stop };
+    return { brokers, version, dataDir, ...(secured === undefined ? {} : { secured }), stop };
   } catch (err) {
     if (child) await terminate(child, 2_000);
     if (watchdog) watchdog.kill('SIGKILL');

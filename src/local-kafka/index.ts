@@ -9,4 +9,6 @@
 export { KAFKA_VERSION } from './version.js';
 export { ensureKafkaJars } from './jars.js';
 export { startLocalKafka } from './broker.js';
-export type { LocalKafka, LocalKafkaOptions } from './broker.js';
+export type { LocalKafka, LocalKafkaOptions, SecuredEndpoints } from './broker.js';
+export type { SaslUser } from './config.js';
+export type { TestPki } from './tls.js';
