@@ -37,6 +37,8 @@ export const ErrorCodes = {
   IMAGE_BAD_SIZE: 'QUALM_IMAGE_BAD_SIZE',
   /** An `embedding` input is all zeros, which has no direction under the cosine metric. */
   ZERO_EMBEDDING: 'QUALM_ZERO_EMBEDDING',
+  /** The input's `prediction` (the downstream model's probabilities, logits or label and confidence) is malformed. */
+  BAD_PREDICTION: 'QUALM_BAD_PREDICTION',
   /** The sample's `meta` is nested deeper than QUALM_MAX_META_DEPTH. */
   META_TOO_DEEP: 'QUALM_META_TOO_DEEP',
   /** The sample's `meta` is larger than QUALM_MAX_META_BYTES as JSON. */

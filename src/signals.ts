@@ -106,6 +106,30 @@ export const SIGNALS = {
     feature: { name: 'relative_mahalanobis_percentile', orient: 'as_is' },
     metric: false,
   },
+  modelConfidence: {
+    wire: 'model_confidence',
+    doc: "The downstream model's own largest probability (MSP), from the sample's `prediction`, in [0,1]; null without a usable prediction.",
+    nullable: true,
+    metric: false,
+  },
+  modelEntropy: {
+    wire: 'model_entropy',
+    doc: "Entropy of the model's probabilities over log(labels), in [0,1] (a label with a confidence spreads the rest evenly); null without a usable prediction.",
+    nullable: true,
+    metric: false,
+  },
+  modelNeighborAgreement: {
+    wire: 'model_neighbor_agreement',
+    doc: "Share of the neighbours' distance-weighted label vote that goes to the model's predicted label, in [0,1]; null without a usable prediction or without labels.",
+    nullable: true,
+    metric: false,
+  },
+  modelPredictionUsed: {
+    wire: 'model_prediction_used',
+    doc: "1 when the bundle's combination with the model's signals scored the sample; 0 when the bundle has one but the sample carried no usable prediction, so the embedding-only combination scored it; null when the bundle has none.",
+    nullable: true,
+    metric: false,
+  },
 } as const satisfies Record<string, SignalSpec>;
 
 type Table = typeof SIGNALS;

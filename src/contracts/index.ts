@@ -21,6 +21,7 @@ export {
   type SampleInput,
   type ParseResult,
 } from './sample.js';
+export { parsePrediction, PREDICTION_SUM_TOLERANCE, MAX_PREDICTION_CLASSES, type PredictionResult, type SamplePrediction } from './prediction.js';
 export {
   DLQ_HEADERS,
   FLAG_REASONS,

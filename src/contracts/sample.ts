@@ -1,4 +1,5 @@
 import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { parsePrediction, type SamplePrediction } from './prediction.js';
 
 /**
  * Longest `input.text` accepted, in UTF-8 bytes (64 KiB). A text model reads only its first
@@ -66,6 +67,8 @@ export interface Sample {
   readonly input: SampleInput;
   /** Passed through untouched to the review and score records. */
   readonly meta: Readonly<Record<string, unknown>> | undefined;
+  /** The downstream model's prediction for this sample, when the message carries one (contracts/prediction.ts). */
+  readonly prediction?: SamplePrediction;
 }
 
 export type ParseResult =
@@ -105,6 +108,7 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.META_TOO_DEEP,
   ErrorCodes.META_TOO_LARGE,
   ErrorCodes.ZERO_EMBEDDING,
+  ErrorCodes.BAD_PREDICTION,
   ErrorCodes.BAD_INPUT_FORMAT,
   ...IMAGE_ERROR_CODES,
 ] as const satisfies readonly ErrorCode[];
@@ -294,6 +298,14 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     if (metaBytes > maxMetaBytes) return fail(ErrorCodes.META_TOO_LARGE, `meta is ${metaBytes} bytes as JSON, the limit is ${maxMetaBytes}`);
     meta = doc.meta;
   }
+  let prediction: SamplePrediction | undefined;
+  if (doc.prediction !== undefined && doc.prediction !== null) {
+    const p = parsePrediction(doc.prediction);
+    if (!p.ok) return fail(p.code, p.message);
+    prediction = p.prediction;
+  }
+  // The sample as parsed so far; `input` is added below.
+  const base = prediction === undefined ? { id, meta } : { id, meta, prediction };
 
   const input = doc.input;
   if (!isRecord(input)) return fail(ErrorCodes.BAD_SCHEMA, 'input must be a JSON object');
@@ -313,19 +325,19 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     if ((spec.metric ?? 'cosine') === 'cosine' && v.every((x) => x === 0)) {
       return fail(ErrorCodes.ZERO_EMBEDDING, 'input.embedding is all zeros: it has no direction to compare by cosine (an upstream encoder that failed?)');
     }
-    return { ok: true, doc, sample: { id, meta, input: { kind: 'embedding', values: v } } };
+    return { ok: true, doc, sample: { ...base, input: { kind: 'embedding', values: v } } };
   }
   if (kind === 'image_b64' && spec.inputKind === 'image') {
     const b64 = input.image_b64;
     if (typeof b64 !== 'string') return fail(ErrorCodes.BAD_SCHEMA, `input.image_b64 must be a base64 string, got ${b64 === null ? 'null' : Array.isArray(b64) ? 'array' : typeof b64}`);
     if (b64 === '') return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 is empty');
     if (!STRICT_BASE64.test(b64)) return fail(ErrorCodes.BAD_SCHEMA, 'input.image_b64 must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters)');
-    return { ok: true, doc, sample: { id, meta, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
+    return { ok: true, doc, sample: { ...base, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
   }
   if ((kind === 'features' || kind === 'features_b64') && spec.inputKind === 'features') {
     const v = toVector(`input.${kind}`, input[kind], spec.inputDim);
     if (!(v instanceof Float32Array)) return v;
-    return { ok: true, doc, sample: { id, meta, input: { kind: 'features', values: v } } };
+    return { ok: true, doc, sample: { ...base, input: { kind: 'features', values: v } } };
   }
   if (kind === 'text' && spec.inputKind === 'text') {
     const text = input.text;
@@ -334,7 +346,7 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     const limit = spec.maxTextBytes ?? MAX_TEXT_BYTES;
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > limit) return fail(ErrorCodes.TEXT_TOO_LONG, `input.text is ${bytes} bytes of UTF-8, the limit is ${limit}`);
-    return { ok: true, doc, sample: { id, meta, input: { kind: 'text', text } } };
+    return { ok: true, doc, sample: { ...base, input: { kind: 'text', text } } };
   }
   return fail(ErrorCodes.UNSUPPORTED_INPUT, `input kind ${kind} is not accepted by this model (it takes ${takes(spec)}, or embedding)`);
 }

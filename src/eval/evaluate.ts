@@ -10,7 +10,7 @@ import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './
 import { oodMetrics, type OodMetrics } from './ood.js';
 import { riskCoverage } from './risk-coverage.js';
 import { calibrationMetrics, oracleAurc, scoreMetrics, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
-import { fitModelCombination, modelCombinationScores, type ModelCombination } from './model-combination.js';
+import { fitModelCombination, modelCombinationScores, withModelPart, type ModelCombination } from './model-combination.js';
 import { mspComparison, type MspComparison } from './msp-comparison.js';
 
 /** The scores every evaluation reports, in report order. */
@@ -318,8 +318,8 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
                 fitScoring: async (loo, sig) => {
                   const fitOpts = { ...input.combinationFit, ...(input.probe === undefined ? {} : { probe: input.probe }) };
                   const fit = await fitCombination(loo, { ...fitOpts, onSkip: (reason) => combinationNotes.push(reason) }, sig);
-                  withModel = await fitModelCombination(loo, fit, fitOpts, sig);
-                  return fit;
+                  withModel = await fitModelCombination(loo, fit, { ...fitOpts, labelNames: input.labelNames, onSkip: (reason) => combinationNotes.push(reason) }, sig);
+                  return withModelPart(fit, withModel);
                 },
               }
             : {}),
@@ -388,7 +388,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       targetProbs === null
         ? {}
         : {
-            ...(fittedWithModel === null ? {} : { qualm_with_model: modelCombinationScores(fittedWithModel, snap, first.test, dim, input.efSearch, targetProbs, numLabels) }),
+            ...(fittedWithModel === null ? {} : { qualm_with_model: modelCombinationScores(snap, first.test, dim, input.efSearch, targetProbs, numLabels) }),
             msp: mspUncertainty(targetProbs, nTest, numLabels),
             entropy: predictiveEntropy(targetProbs, nTest, numLabels),
           };

@@ -1,14 +1,16 @@
-import type { IndexSnapshot, LeaveOneOutView, ScoringFit } from '../index/index.js';
+import { STAT_QUANTILES, empiricalQuantiles, type Combination, type IndexSnapshot, type LeaveOneOutView, type ScoringFit } from '../index/index.js';
 import {
+  bundleScoreOptions,
   computeSignals,
   errorProbabilityOfFeatures,
   featureVector,
+  fitIsotonicAccuracy,
   fitLogistic,
   MODEL_FEATURE_NAMES,
-  MODEL_FEATURES,
-  modelSignals,
+  predictionSummary,
+  scoreNeighbors,
   type ModelFeature,
-  type ModelSignals,
+  type ModelPrediction,
 } from '../scoring/index.js';
 import { ErrorCodes, QualmError } from '../errors.js';
 import { seededRandom, shuffleInPlace } from '../util/random.js';
@@ -25,8 +27,16 @@ import { auroc } from './rank-metrics.js';
  * probe trained on the rest, and the probe's probabilities on each held-out reference as the
  * model's prediction there. No test point enters the fit. At test time the model's
  * probabilities are the evaluated model's own (the probe trained on all references, or the
- * user's predictions file).
+ * user's predictions file), scored through the worker's own path (scoreNeighbors with the
+ * sample's prediction).
+ *
+ * `build-index --references` fits the same with the user's own predictions of the references
+ * (a `prediction` per record) in place of the probe's: the target is then that model's error
+ * on the labelled references that carry one. Without reference predictions no such part is
+ * fitted and the bundle is embedding-only, as before.
  */
+
+export type WithModel = NonNullable<Combination['with_model']>;
 
 export interface ModelCombination {
   /** Embedding features (the bundle combination's) then model features. */
@@ -37,106 +47,168 @@ export interface ModelCombination {
   readonly scale: number[];
   readonly weights: number[];
   readonly bias: number;
-  /** The fit's report: split sizes and, on the held-out half the regression did not see, its AUROC against the probe's MSP. */
-  readonly fit: Record<string, number | boolean>;
+  /** The fit's report: split sizes and, on the held-out half the regression did not see, its AUROC against the model's MSP. */
+  readonly fit: Record<string, number | boolean | string>;
+  /** The bundle's form (Combination.with_model): the model above, its isotonic map and score quantiles. */
+  readonly bundle: WithModel;
 }
 
 export interface ModelCombinationOptions extends CombinationFitOptions {
   readonly modelFeatures?: readonly ModelFeature[];
+  /**
+   * The downstream model's prediction of reference `id` (build-index --references); when given,
+   * its error on the labelled references that have one is the target, and no probe is trained.
+   */
+  readonly referencePrediction?: (id: string) => ModelPrediction | undefined;
+  /** Label names of the references, for predictions that name their label. */
+  readonly labelNames?: readonly string[];
+}
+
+/** The rows the fit uses, each with the model's prediction there and whether it was wrong. */
+interface HeldRows {
+  readonly rows: readonly number[];
+  readonly predictions: readonly ModelPrediction[];
+  readonly error: Float64Array;
+  readonly source: string;
+  readonly probeTrain: number;
+}
+
+function probeRows(loo: LeaveOneOutView, labels: readonly number[], opts: ModelCombinationOptions, signal: AbortSignal | undefined): HeldRows {
+  const { numLabels, dim } = loo;
+  const share = opts.heldOutShare ?? DEFAULT_COMBINATION_FIT.heldOutShare;
+  const maxHeldOut = opts.maxHeldOut ?? DEFAULT_COMBINATION_FIT.maxHeldOut;
+  // The split of fitCombination: the same shuffle of the labelled references.
+  const labelled: number[] = [];
+  for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0) labelled.push(r);
+  const nHeld = Math.min(maxHeldOut, Math.round(labelled.length * share));
+  const order = shuffleInPlace(labelled, seededRandom(opts.seed ?? DEFAULT_COMBINATION_FIT.seed));
+  const held = order.slice(0, nHeld);
+  const train = order.slice(nHeld);
+  const probe = trainLinearProbe(gatherRows(loo.vectors, dim, train), Int32Array.from(train, (r) => labels[r] as number), train.length, dim, numLabels, opts.probe ?? DEFAULT_PROBE, signal);
+  const probs = probe.predictProba(gatherRows(loo.vectors, dim, held), held.length);
+  const predictions = held.map((_, i) => ({ probs: Array.from(probs.subarray(i * numLabels, (i + 1) * numLabels)) }));
+  const error = Float64Array.from(held, (r, i) => (predictionSummary(predictions[i] as ModelPrediction, numLabels).label === labels[r] ? 0 : 1));
+  return { rows: held, predictions, error, source: 'the probe trained on the other references', probeTrain: train.length };
+}
+
+function givenRows(loo: LeaveOneOutView, labels: readonly number[], of: (id: string) => ModelPrediction | undefined, opts: ModelCombinationOptions): HeldRows {
+  const maxHeldOut = opts.maxHeldOut ?? DEFAULT_COMBINATION_FIT.maxHeldOut;
+  const rows: number[] = [];
+  for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0 && of(loo.ids[r] as string) !== undefined) rows.push(r);
+  const held = shuffleInPlace(rows, seededRandom(opts.seed ?? DEFAULT_COMBINATION_FIT.seed)).slice(0, maxHeldOut);
+  const predictions: ModelPrediction[] = [];
+  const kept: number[] = [];
+  const error: number[] = [];
+  for (const r of held) {
+    const p = of(loo.ids[r] as string) as ModelPrediction;
+    let label: number;
+    try {
+      label = predictionSummary(p, loo.numLabels, opts.labelNames ?? []).label;
+    } catch (err) {
+      opts.onSkip?.(`reference ${loo.ids[r] as string}: its prediction does not fit the references' labels (${err instanceof Error ? err.message : String(err)}), left out of the fit`);
+      continue;
+    }
+    kept.push(r);
+    predictions.push(p);
+    error.push(label === labels[r] ? 0 : 1);
+  }
+  return { rows: kept, predictions, error: Float64Array.from(error), source: "the references' own predictions", probeTrain: 0 };
 }
 
 /**
  * Fits the combination with model features on the references of `loo`, beside the
  * embedding-only `embeddingFit` that fitCombination made from the same view (whose features
- * and Gaussian it reuses); null when that one was not fitted.
+ * and Gaussian it reuses); null (with onSkip) when that one was not fitted or the rows
+ * cannot support one.
  */
 export async function fitModelCombination(loo: LeaveOneOutView, embeddingFit: ScoringFit | null, opts: ModelCombinationOptions = {}, signal?: AbortSignal): Promise<ModelCombination | null> {
-  if (embeddingFit === null) return null;
+  const skip = (reason: string): null => {
+    opts.onSkip?.(`no combination with the model's signals: ${reason}`);
+    return null;
+  };
+  if (embeddingFit === null) return skip('no embedding-only combination was fitted');
   const { labels, numLabels, dim } = loo;
-  if (labels === null || numLabels < 2) return null;
-  const share = opts.heldOutShare ?? DEFAULT_COMBINATION_FIT.heldOutShare;
-  const maxHeldOut = opts.maxHeldOut ?? DEFAULT_COMBINATION_FIT.maxHeldOut;
-  const seed = opts.seed ?? DEFAULT_COMBINATION_FIT.seed;
+  if (labels === null || numLabels < 2) return skip('the references have no labels');
+  const minHeldOut = opts.minHeldOut ?? DEFAULT_COMBINATION_FIT.minHeldOut;
   const l2 = opts.l2 ?? DEFAULT_COMBINATION_FIT.l2;
   const modelFeatures = [...(opts.modelFeatures ?? MODEL_FEATURE_NAMES)];
   const embeddingFeatures = [...embeddingFit.combination.features];
   const gaussian = embeddingFit.gaussian;
+  const labelNames = opts.labelNames ?? [];
+  const held = opts.referencePrediction === undefined ? probeRows(loo, labels, opts, signal) : givenRows(loo, labels, opts.referencePrediction, opts);
+  const nHeld = held.rows.length;
+  if (nHeld < minHeldOut) return skip(`only ${nHeld} labelled references with a prediction, fewer than ${minHeldOut}`);
 
-  // The split of fitCombination: the same shuffle of the labelled references.
-  const labelled: number[] = [];
-  for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0) labelled.push(r);
-  const nHeld = Math.min(maxHeldOut, Math.round(labelled.length * share));
-  const order = shuffleInPlace(labelled, seededRandom(seed));
-  const held = order.slice(0, nHeld);
-  const train = order.slice(nHeld);
-  const probe = trainLinearProbe(gatherRows(loo.vectors, dim, train), Int32Array.from(train, (r) => labels[r] as number), train.length, dim, numLabels, opts.probe ?? DEFAULT_PROBE, signal);
-  const heldVectors = gatherRows(loo.vectors, dim, held);
-  const probs = probe.predictProba(heldVectors, held.length);
-  const pred = probe.predict(heldVectors, held.length);
-  const error = Float64Array.from(held, (r, i) => (pred[i] === labels[r] ? 0 : 1));
-
+  const features = [...embeddingFeatures, ...modelFeatures];
   const x: number[][] = [];
-  const msp = new Float64Array(held.length);
-  for (const [i, r] of held.entries()) {
+  const msp = new Float64Array(nHeld);
+  for (const [i, r] of held.rows.entries()) {
     const vector = loo.vectors.subarray(r * dim, (r + 1) * dim);
     const nb = loo.neighborsOf(r);
-    const sig = computeSignals(nb, loo.density, numLabels, gaussian === undefined ? undefined : { stats: gaussian, embedding: vector }).signals;
-    const m = modelSignals({ probs: Array.from(probs.subarray(i * numLabels, (i + 1) * numLabels)) }, nb.labels, nb.distances, numLabels);
-    msp[i] = 1 - m.confidence;
-    x.push([...featureVector(sig, embeddingFeatures), ...modelFeatures.map((f) => MODEL_FEATURES[f](m))]);
+    const sig = computeSignals(nb, loo.density, numLabels, gaussian === undefined ? undefined : { stats: gaussian, embedding: vector }, held.predictions[i], labelNames).signals;
+    msp[i] = 1 - (sig.modelConfidence ?? 0);
+    x.push(featureVector(sig, features));
     if (i % 2000 === 1999) {
       if (signal?.aborted === true) throw new QualmError(ErrorCodes.ABORTED, 'model combination fit cancelled');
       await new Promise((res) => setImmediate(res));
     }
   }
   const half = Math.floor(nHeld / 2);
-  const fitErrors = error.subarray(0, half);
+  const fitErrors = held.error.subarray(0, half);
   const errorsA = fitErrors.reduce((s, v) => s + v, 0);
-  if (half === 0 || errorsA === 0 || errorsA === half) return null;
+  if (errorsA === 0 || errorsA === half) return skip(`the model made ${errorsA === 0 ? 'no' : 'only'} errors on the fit half: nothing to fit`);
   const logistic = fitLogistic(x.slice(0, half), fitErrors, { l2 });
-  const features = [...embeddingFeatures, ...modelFeatures];
   const model = { features, mean: logistic.mean, scale: logistic.scale, weights: logistic.weights, bias: logistic.bias };
+  // The other half: the isotonic map, the uncertainty quantiles and the held-out AUROC.
   const restScores = Float64Array.from(x.slice(half), (row) => errorProbabilityOfFeatures(model, row));
-  const restErrors = error.subarray(half);
+  const restErrors = held.error.subarray(half);
+  const isotonic = fitIsotonicAccuracy(restScores, restErrors.map((e) => 1 - e));
+  const fit = {
+    model_source: held.source,
+    seed: opts.seed ?? DEFAULT_COMBINATION_FIT.seed,
+    probe_train: held.probeTrain,
+    held_out: nHeld,
+    logistic_rows: half,
+    isotonic_rows: nHeld - half,
+    model_held_out_accuracy: 1 - held.error.reduce((s, v) => s + v, 0) / nHeld,
+    l2,
+    iterations: logistic.iterations,
+    converged: logistic.converged,
+    held_out_auroc: auroc(restScores, restErrors),
+    held_out_msp_auroc: auroc(msp.subarray(half), restErrors),
+  };
   return {
     ...model,
     embeddingFeatures,
     modelFeatures,
-    fit: {
-      seed,
-      probe_train: train.length,
-      held_out: nHeld,
-      logistic_rows: half,
-      evaluation_rows: nHeld - half,
-      l2,
-      iterations: logistic.iterations,
-      converged: logistic.converged,
-      held_out_auroc: auroc(restScores, restErrors),
-      held_out_msp_auroc: auroc(msp.subarray(half), restErrors),
-    },
+    fit,
+    bundle: { ...model, isotonic, score_quantiles: empiricalQuantiles(restScores, STAT_QUANTILES), fit },
   };
 }
 
-/** The combination's error probability for one sample's neighbour signals and model signals. */
-export function modelCombinationScore(c: ModelCombination, embeddingRow: readonly number[], m: ModelSignals): number {
-  return errorProbabilityOfFeatures(c, [...embeddingRow, ...c.modelFeatures.map((f) => MODEL_FEATURES[f](m))]);
+/** `fit` with `withModel`'s bundle form added to its combination (the embedding-only part stays the fallback). */
+export function withModelPart(fit: ScoringFit | null, withModel: ModelCombination | null): ScoringFit | null {
+  return fit === null || withModel === null ? fit : { ...fit, combination: { ...fit.combination, with_model: withModel.bundle } };
 }
 
 /**
- * `qualm_with_model` on n rows of `z` with the model's probabilities (row-major [n, labels]):
- * the worker's kNN query against the bundle, its signals, and the model's.
+ * `qualm_with_model` on n rows of `z` with the model's probabilities (row-major [n, labels]),
+ * through the worker's path: the bundle's kNN query and scoreNeighbors with each row's
+ * prediction. The bundle must hold the combination with the model's signals. Returns the raw
+ * error probabilities (the ranking; the uncertainty is their rank among the held-out references').
  */
-export function modelCombinationScores(c: ModelCombination, snap: IndexSnapshot, z: Float32Array, dim: number, efSearch: number, probs: Float64Array, numLabels: number): Float64Array {
+export function modelCombinationScores(snap: IndexSnapshot, z: Float32Array, dim: number, efSearch: number, probs: Float64Array, numLabels: number): Float64Array {
   const n = z.length / dim;
   if (probs.length !== n * numLabels) throw new RangeError(`modelCombinationScores: ${probs.length} probabilities for ${n} rows of ${numLabels} labels`);
+  if (snap.combination?.with_model === undefined) throw new RangeError('modelCombinationScores: the bundle has no combination with the model\'s signals');
+  const opts = bundleScoreOptions(snap);
   snap.setEfSearch(efSearch);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const row = z.subarray(i * dim, (i + 1) * dim);
-    const nb = snap.search(row);
-    const sig = computeSignals(nb, snap.stats, numLabels, snap.gaussian === undefined ? undefined : { stats: snap.gaussian, embedding: row }).signals;
-    const m = modelSignals({ probs: Array.from(probs.subarray(i * numLabels, (i + 1) * numLabels)) }, nb.labels, nb.distances, numLabels);
-    out[i] = modelCombinationScore(c, featureVector(sig, c.embeddingFeatures), m);
+    const score = scoreNeighbors(snap.search(row), snap.stats, opts, row, { probs: Array.from(probs.subarray(i * numLabels, (i + 1) * numLabels)) });
+    if (score.signals.modelPredictionUsed !== 1) throw new RangeError(`modelCombinationScores: row ${i}'s prediction was not used`);
+    out[i] = score.rawScore;
   }
   return out;
 }

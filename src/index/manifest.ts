@@ -71,6 +71,27 @@ export const combinationSchema = z
     isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
     /** How the fit went, for people: split sizes, the probe's held-out accuracy, ... */
     fit: z.record(z.string(), z.unknown()),
+    /**
+     * The combination with the downstream model's signals beside these (scoring/model-signals.ts),
+     * for samples that carry a `prediction`; the one above scores the others. Its uncertainty is
+     * the raw score's rank among `score_quantiles`, the held-out references' own raw scores.
+     * Optional: bundles without it, and loaders before it (which drop it), score as before.
+     */
+    with_model: z
+      .object({
+        features: z.array(z.string().min(1)).min(1),
+        mean: z.array(finite),
+        scale: z.array(finite.positive()),
+        weights: z.array(finite),
+        bias: finite,
+        isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
+        score_quantiles: sortedFinite,
+        fit: z.record(z.string(), z.unknown()),
+      })
+      .refine((c) => c.mean.length === c.features.length && c.scale.length === c.features.length && c.weights.length === c.features.length, {
+        message: 'with_model: mean, scale and weights need one value per feature',
+      })
+      .optional(),
   })
   .refine((c) => c.mean.length === c.features.length && c.scale.length === c.features.length && c.weights.length === c.features.length, {
     message: 'mean, scale and weights need one value per feature',

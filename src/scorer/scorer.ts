@@ -118,7 +118,7 @@ export class Scorer {
       const z = encoded[i] as Encoded;
       if (!(z instanceof Float32Array)) return { ok: false, sample: item.sample, source: item.source, code: z.code, message: z.message };
       const nb = neighbors[i] as Neighbors;
-      const score = scoreNeighbors(nb, snap.stats, scoreOpts, z);
+      const score = scoreNeighbors(nb, snap.stats, scoreOpts, z, item.sample.prediction);
       const decision = policy.decide(score);
       const parts = { id: item.sample.id, meta: item.sample.meta, source: item.source, score, decision, neighbors: nb, embedding: z, snapshot: snap, model, flagPolicy: policy.name, scoredAt };
       return {

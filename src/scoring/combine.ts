@@ -1,5 +1,6 @@
 import type { Combination } from '../index/index.js';
 import { COMBINATION_FEATURE_ORDER, FEATURE_SOURCES, type FeatureOrientation, type SignalFeatureName } from '../signals.js';
+import { isModelFeature, modelFeatureOfSignals, MODEL_FEATURE_NAMES } from './model-signals.js';
 import type { Signals } from './signals.js';
 
 /**
@@ -45,11 +46,15 @@ function isFeature(name: string): name is CombinationFeature {
 export function checkCombination(c: Combination): void {
   const unknown = c.features.filter((f) => !isFeature(f));
   if (unknown.length > 0) throw new RangeError(`the combination uses features this qualm does not compute: ${unknown.join(', ')} (it computes ${COMBINATION_FEATURE_NAMES.join(', ')})`);
+  const wm = c.with_model;
+  const unknownWm = wm === undefined ? [] : wm.features.filter((f) => !isFeature(f) && !isModelFeature(f));
+  if (unknownWm.length > 0) throw new RangeError(`the combination with the model's signals uses features this qualm does not compute: ${unknownWm.join(', ')} (it computes ${[...COMBINATION_FEATURE_NAMES, ...MODEL_FEATURE_NAMES].join(', ')})`);
 }
 
 /** The named features of one sample's signals, in the given order. */
 export function featureVector(signals: Signals, names: readonly string[]): number[] {
   return names.map((name) => {
+    if (isModelFeature(name)) return modelFeatureOfSignals(name, signals);
     if (!isFeature(name)) throw new RangeError(`unknown combination feature ${name}`);
     return COMBINATION_FEATURES[name](signals);
   });

@@ -1,4 +1,5 @@
 import { voteWeights } from './labels.js';
+import type { Signals } from './signals.js';
 
 /**
  * The downstream model's own view of a sample, as signals beside the embedding's: its
@@ -7,11 +8,15 @@ import { voteWeights } from './labels.js';
  * Pure: the prediction comes with the sample (or the reference), nothing is looked up.
  */
 
-/** A model prediction in one of the three forms a sample may carry, already validated. */
+/**
+ * A model prediction in one of the three forms a sample may carry (the input's `prediction`
+ * field, validated by contracts/prediction.ts): probabilities or logits in the bundle's label
+ * order, or a label (its index, or its name in the bundle) with the model's confidence in it.
+ */
 export type ModelPrediction =
   | { readonly probs: readonly number[] }
   | { readonly logits: readonly number[] }
-  | { readonly label: number; readonly confidence: number };
+  | { readonly label: number | string; readonly confidence: number };
 
 /** The model's signals of one sample. */
 export interface ModelSignals {
@@ -39,14 +44,16 @@ export function softmax(logits: readonly number[]): number[] {
  * label-plus-confidence prediction spreads the remaining mass evenly over the other labels
  * for its entropy (the largest entropy that confidence allows).
  */
-export function predictionSummary(prediction: ModelPrediction, numLabels: number): { label: number; confidence: number; entropy: number } {
+export function predictionSummary(prediction: ModelPrediction, numLabels: number, labelNames: readonly string[] = []): { label: number; confidence: number; entropy: number } {
   if (numLabels < 2) throw new RangeError(`a model prediction needs at least two labels, the bundle has ${numLabels}`);
   const norm = Math.log(numLabels);
   if ('label' in prediction) {
+    const label = typeof prediction.label === 'number' ? prediction.label : labelNames.indexOf(prediction.label);
+    if (!Number.isInteger(label) || label < 0 || label >= numLabels) throw new RangeError(`the prediction's label ${JSON.stringify(prediction.label)} is not one of the bundle's ${numLabels} labels`);
     const c = prediction.confidence;
     const rest = (1 - c) / (numLabels - 1);
     const h = (c > 0 ? -c * Math.log(c) : 0) + (rest > 0 ? -(1 - c) * Math.log(rest) : 0);
-    return { label: prediction.label, confidence: c, entropy: Math.min(1, Math.max(0, h / norm)) };
+    return { label, confidence: c, entropy: Math.min(1, Math.max(0, h / norm)) };
   }
   const p = 'probs' in prediction ? prediction.probs : softmax(prediction.logits);
   if (p.length !== numLabels) throw new RangeError(`the prediction has ${p.length} probabilities, the bundle has ${numLabels} labels`);
@@ -61,8 +68,8 @@ export function predictionSummary(prediction: ModelPrediction, numLabels: number
 }
 
 /** The model's signals of one sample from its prediction and its neighbours' labels (-1: unknown) and distances. */
-export function modelSignals(prediction: ModelPrediction, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number): ModelSignals {
-  const { label, confidence, entropy } = predictionSummary(prediction, numLabels);
+export function modelSignals(prediction: ModelPrediction, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number, labelNames: readonly string[] = []): ModelSignals {
+  const { label, confidence, entropy } = predictionSummary(prediction, numLabels, labelNames);
   let neighborAgreement = 0;
   if (neighborLabels !== null) {
     const { weights, total } = voteWeights(neighborLabels, distances, numLabels);
@@ -80,11 +87,34 @@ export function modelSignals(prediction: ModelPrediction, neighborLabels: readon
 export const MODEL_FEATURE_NAMES = ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement'] as const;
 export type ModelFeature = (typeof MODEL_FEATURE_NAMES)[number];
 
-export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: ModelSignals) => number>> = {
+export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: Pick<ModelSignals, 'confidence' | 'entropy' | 'neighborAgreement'>) => number>> = {
   model_log_msp_uncertainty: (m) => Math.log(1 - m.confidence + 1e-6),
   model_entropy: (m) => m.entropy,
   model_neighbor_disagreement: (m) => 1 - m.neighborAgreement,
 };
+
+/**
+ * A model feature of one sample's signals; a missing model signal gives the feature its
+ * worst value, as for the embedding features (a combination with model features is only
+ * applied to samples whose prediction was read: see scoreNeighbors).
+ */
+export function modelFeatureOfSignals(name: ModelFeature, s: Signals): number {
+  return MODEL_FEATURES[name]({ confidence: s.modelConfidence ?? 0, entropy: s.modelEntropy ?? 1, neighborAgreement: s.modelNeighborAgreement ?? 0 });
+}
+
+/**
+ * The model's signals of a sample for the bundle, or null when the prediction does not fit it
+ * (another number of probabilities, a label it does not have): the sample is then scored
+ * without them, and the record's model signals are null.
+ */
+export function modelSignalsFor(prediction: ModelPrediction | undefined, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number, labelNames: readonly string[] = []): ModelSignals | null {
+  if (prediction === undefined || numLabels < 2) return null;
+  try {
+    return modelSignals(prediction, neighborLabels, distances, numLabels, labelNames);
+  } catch {
+    return null;
+  }
+}
 
 export function isModelFeature(name: string): name is ModelFeature {
   return Object.hasOwn(MODEL_FEATURES, name);

@@ -4,6 +4,7 @@ import { applyIsotonic, combinedErrorProbability } from './combine.js';
 import { meanDistance, percentileRank } from './density.js';
 import { mahalanobis } from './gaussian.js';
 import { labelVote } from './labels.js';
+import { modelSignalsFor, type ModelPrediction } from './model-signals.js';
 import type { Signals } from './signals.js';
 
 export type { Signals } from './signals.js';
@@ -17,6 +18,8 @@ export interface ScoreOptions {
   readonly combination?: Combination | undefined;
   /** The bundle's class-conditional Gaussian; its signals need the embedding itself. */
   readonly gaussian?: GaussianStats | undefined;
+  /** The bundle's label names, for a prediction that names its label (`{"label": "shirt", ...}`). */
+  readonly labelNames?: readonly string[] | undefined;
 }
 
 export interface Score {
@@ -49,7 +52,7 @@ export interface ScoringBundle {
 
 /** The options to score against `bundle` with everything it was calibrated with: its fixed weight, labels, fitted combination and Gaussian. */
 export function bundleScoreOptions(bundle: ScoringBundle): ScoreOptions {
-  return { densityWeight: bundle.densityWeight, numLabels: bundle.labelNames.length, combination: bundle.combination, gaussian: bundle.gaussian };
+  return { densityWeight: bundle.densityWeight, numLabels: bundle.labelNames.length, combination: bundle.combination, gaussian: bundle.gaussian, labelNames: bundle.labelNames };
 }
 
 /**
@@ -99,6 +102,8 @@ export function computeSignals(
   stats: DensityStats,
   numLabels: number,
   gaussian?: { readonly stats: GaussianStats; readonly embedding: ArrayLike<number> },
+  prediction?: ModelPrediction,
+  labelNames?: readonly string[],
 ): { signals: Signals; suggestedLabel: number } {
   const d = neighbors.distances;
   if (d.length === 0) throw new RangeError('scoreNeighbors needs at least one neighbour');
@@ -117,6 +122,7 @@ export function computeSignals(
     suggestedLabel = vote.topLabel;
   }
   const m = gaussian === undefined ? null : mahalanobis(gaussian.stats.params, gaussian.embedding);
+  const model = modelSignalsFor(prediction, neighbors.labels, d, numLabels, labelNames);
   return {
     signals: {
       meanKnnDistance,
@@ -131,6 +137,11 @@ export function computeSignals(
       reverseNeighborConsistency: neighbors.kthRadii === null ? null : reverseNeighborConsistency(d, neighbors.kthRadii),
       mahalanobisPercentile: m === null || gaussian === undefined ? null : percentileRank(m.classDistance, gaussian.stats.classDistanceQuantiles),
       relativeMahalanobisPercentile: m === null || gaussian === undefined ? null : percentileRank(m.relative, gaussian.stats.relativeQuantiles),
+      modelConfidence: model?.confidence ?? null,
+      modelEntropy: model?.entropy ?? null,
+      modelNeighborAgreement: model === null || neighbors.labels === null ? null : model.neighborAgreement,
+      // Set by scoreNeighbors, which knows the combination.
+      modelPredictionUsed: null,
     },
     suggestedLabel,
   };
@@ -140,10 +151,24 @@ export function computeSignals(
  * Scores one embedding from its neighbours and the bundle's reference statistics: with the
  * bundle's fitted combination when it has one, else with the fixed one. The embedding itself
  * is needed for the Gaussian signals (opts.gaussian); without it they are null.
+ *
+ * With the downstream model's `prediction` (the sample's), its signals are computed too; when
+ * the bundle's combination has a part fitted with them (`with_model`), that part scores the
+ * sample: its error probability, its rank among the held-out references' own (uncertainty),
+ * its isotonic map (predicted accuracy). A sample without a usable prediction is scored by the
+ * embedding-only combination, and `modelPredictionUsed` says which one it was.
  */
-export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts: ScoreOptions, embedding?: ArrayLike<number>): Score {
+export function scoreNeighbors(neighbors: Neighbors, stats: ReferenceStats, opts: ScoreOptions, embedding?: ArrayLike<number>, prediction?: ModelPrediction): Score {
   const g = opts.gaussian !== undefined && embedding !== undefined ? { stats: opts.gaussian, embedding } : undefined;
-  const { signals, suggestedLabel } = computeSignals(neighbors, stats, opts.numLabels, g);
+  const computed = computeSignals(neighbors, stats, opts.numLabels, g, prediction, opts.labelNames);
+  const suggestedLabel = computed.suggestedLabel;
+  const wm = opts.combination?.with_model;
+  const useModel = wm !== undefined && computed.signals.modelConfidence !== null;
+  const signals: Signals = { ...computed.signals, modelPredictionUsed: wm === undefined ? null : useModel ? 1 : 0 };
+  if (useModel) {
+    const raw = combinedErrorProbability(wm, signals);
+    return { signals, rawScore: raw, uncertainty: percentileRank(raw, wm.score_quantiles), suggestedLabel, predictedAccuracy: applyIsotonic(wm.isotonic, raw) };
+  }
   const c = opts.combination;
   const rawScore =
     c === undefined

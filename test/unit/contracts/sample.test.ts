@@ -110,6 +110,7 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { text: ' \n\t ' } }), null, textSpec), 'QUALM_EMPTY_TEXT');
   assert.equal(code(buf({ id: 'x', input: { text: 'é'.repeat(21) } }), null, textSpec), 'QUALM_TEXT_TOO_LONG');
   assert.equal(code(buf({ id: 'x', input: { embedding: [0, 0, 0] } })), 'QUALM_ZERO_EMBEDDING');
+  assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, prediction: { probs: [0.5, 0.6] } })), 'QUALM_BAD_PREDICTION');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: { b: 1 } } }), null, { ...spec, maxMetaDepth: 1 }), 'QUALM_META_TOO_DEEP');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, meta: { a: 'long' } }), null, { ...spec, maxMetaBytes: 8 }), 'QUALM_META_TOO_LARGE');
   const header = messageFormat({ [INPUT_FORMAT_HEADER]: Buffer.from('png') }, 'json');

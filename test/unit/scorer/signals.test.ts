@@ -17,6 +17,10 @@ const signals: Signals = {
   reverseNeighborConsistency: 0.7,
   mahalanobisPercentile: 0.5,
   relativeMahalanobisPercentile: null,
+  modelConfidence: 0.8,
+  modelEntropy: 0.3,
+  modelNeighborAgreement: null,
+  modelPredictionUsed: null,
 };
 
 test('signalsWire gives every signal under its wire name, in table order, nulls kept', () => {
@@ -43,6 +47,10 @@ test('the record key order is the one the records always had (wire compatibility
     'reverse_neighbor_consistency',
     'mahalanobis_percentile',
     'relative_mahalanobis_percentile',
+    'model_confidence',
+    'model_entropy',
+    'model_neighbor_agreement',
+    'model_prediction_used',
   ]);
 });
 

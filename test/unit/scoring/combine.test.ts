@@ -408,6 +408,10 @@ const confident: Signals = {
   reverseNeighborConsistency: 0.9,
   mahalanobisPercentile: 0.3,
   relativeMahalanobisPercentile: 0.35,
+  modelConfidence: 0.95,
+  modelEntropy: 0.1,
+  modelNeighborAgreement: 0.9,
+  modelPredictionUsed: 1,
 };
 
 /** Each numeric signal moved towards "more likely wrong": larger distances and percentiles, weaker votes. */
@@ -424,6 +428,10 @@ const moreUncertain: { readonly [K in keyof Signals]: (v: number) => number } = 
   reverseNeighborConsistency: (v) => v - 0.5,
   mahalanobisPercentile: (v) => v + 0.5,
   relativeMahalanobisPercentile: (v) => v + 0.5,
+  modelConfidence: (v) => v - 0.5,
+  modelEntropy: (v) => v + 0.5,
+  modelNeighborAgreement: (v) => v - 0.5,
+  modelPredictionUsed: (v) => v,
 };
 
 test('every combination feature is oriented as uncertainty', () => {

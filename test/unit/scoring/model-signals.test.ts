@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MODEL_FEATURE_NAMES, modelFeatureVector, modelSignals, predictionSummary, softmax } from '../../../src/scoring/index.js';
+import type { Combination, Neighbors, ReferenceStats } from '../../../src/index/index.js';
+import {
+  MODEL_FEATURE_NAMES,
+  applyIsotonic,
+  checkCombination,
+  combinedErrorProbability,
+  modelFeatureVector,
+  modelSignals,
+  percentileRank,
+  predictionSummary,
+  scoreNeighbors,
+  softmax,
+  type ScoreOptions,
+} from '../../../src/scoring/index.js';
 import { seededRandom } from '../../../src/util/random.js';
 
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
@@ -56,4 +69,67 @@ test('the neighbours\' agreement with the model is the distance-weighted vote sh
     close(f[2] as number, 1 - m.neighborAgreement, 'disagreement feature');
   }
   assert.equal(modelSignals({ label: 1, confidence: 0.9 }, null, [0.1], 3).neighborAgreement, 0, 'an unlabelled bundle gives no agreement');
+});
+
+const stats: ReferenceStats = { k: 3, looMeanKnnQuantiles: [0.1, 0.2, 0.3], looKthKnnQuantiles: [0.1, 0.2, 0.3], looRelativeDensityQuantiles: [0.5, 1, 1.5], looScoreQuantiles: [0, 0.5, 1] };
+const nb: Neighbors = { ids: ['a', 'b', 'c'], labels: [1, 1, 0], distances: [0.1, 0.15, 0.2], radii: [0.15, 0.15, 0.15], kthRadii: null };
+const embeddingOnly: Combination = {
+  kind: 'logistic',
+  features: ['density_percentile', 'label_disagreement'],
+  mean: [0.5, 0.2],
+  scale: [0.3, 0.2],
+  weights: [0.5, 1],
+  bias: -1,
+  isotonic: { x: [0, 1], y: [0.9, 0.1] },
+  fit: {},
+};
+const withModel: Combination = {
+  ...embeddingOnly,
+  with_model: {
+    features: ['label_disagreement', 'model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement'],
+    mean: [0.2, -3, 0.3, 0.2],
+    scale: [0.2, 1, 0.2, 0.2],
+    weights: [0.5, 1.5, 0.5, 1],
+    bias: -2,
+    isotonic: { x: [0, 1], y: [0.95, 0.05] },
+    score_quantiles: [0, 0.1, 0.2, 0.5, 1],
+    fit: {},
+  },
+};
+const opts = (combination: Combination): ScoreOptions => ({ densityWeight: 0.5, numLabels: 2, combination, labelNames: ['cat', 'dog'] });
+
+test('scoreNeighbors: a bundle with a with-model part scores a sample with a prediction by it, and one without by the embedding-only part', () => {
+  const prediction = { probs: [0.1, 0.9] };
+  const used = scoreNeighbors(nb, stats, opts(withModel), undefined, prediction);
+  const wm = withModel.with_model;
+  assert.ok(wm !== undefined);
+  assert.equal(used.signals.modelPredictionUsed, 1);
+  close(used.signals.modelConfidence ?? NaN, 0.9, 'model confidence');
+  const raw = combinedErrorProbability(wm, used.signals);
+  close(used.rawScore, raw, 'raw score from the with-model part');
+  close(used.predictedAccuracy ?? NaN, applyIsotonic(wm.isotonic, raw), 'its isotonic map');
+  close(used.uncertainty, percentileRank(raw, wm.score_quantiles), 'its rank among the held-out references');
+  // No prediction: the embedding-only part, as a bundle without with_model scores it, and the record says so.
+  const fallback = scoreNeighbors(nb, stats, opts(withModel), undefined);
+  const plain = scoreNeighbors(nb, stats, opts(embeddingOnly), undefined, prediction);
+  assert.equal(fallback.signals.modelPredictionUsed, 0);
+  assert.equal(fallback.signals.modelConfidence, null);
+  close(fallback.rawScore, combinedErrorProbability(embeddingOnly, fallback.signals), 'fallback raw score');
+  close(fallback.rawScore, plain.rawScore, 'the fallback is the embedding-only combination');
+  assert.equal(plain.signals.modelPredictionUsed, null, 'a bundle without the part says none exists');
+  close(plain.signals.modelConfidence ?? NaN, 0.9, 'the model signals are reported all the same');
+  // A prediction that does not fit the bundle (three probabilities for two labels, an unknown label name) is not used.
+  for (const bad of [{ probs: [0.2, 0.3, 0.5] }, { label: 'bird', confidence: 0.8 }]) {
+    const s = scoreNeighbors(nb, stats, opts(withModel), undefined, bad);
+    assert.equal(s.signals.modelPredictionUsed, 0, JSON.stringify(bad));
+    close(s.rawScore, fallback.rawScore, 'scored as without a prediction');
+  }
+  // A label named as the bundle names it.
+  const named = scoreNeighbors(nb, stats, opts(withModel), undefined, { label: 'dog', confidence: 0.9 });
+  assert.equal(named.signals.modelPredictionUsed, 1);
+  close(named.signals.modelNeighborAgreement ?? NaN, (1 / 0.101 + 1 / 0.151) / (1 / 0.101 + 1 / 0.151 + 1 / 0.201), 'agreement of the neighbours with "dog"');
+  // A less confident model raises the error probability.
+  assert.ok(scoreNeighbors(nb, stats, opts(withModel), undefined, { probs: [0.45, 0.55] }).rawScore > used.rawScore);
+  assert.throws(() => checkCombination({ ...withModel, with_model: { ...wm, features: ['model_vibes', ...wm.features.slice(1)] } }), /with the model's signals uses features this qualm does not compute: model_vibes/);
+  checkCombination(withModel);
 });

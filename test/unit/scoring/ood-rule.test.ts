@@ -16,6 +16,10 @@ const sig = (densityPercentile: number, mahalanobisPercentile: number | null): S
   reverseNeighborConsistency: null,
   mahalanobisPercentile,
   relativeMahalanobisPercentile: mahalanobisPercentile,
+  modelConfidence: null,
+  modelEntropy: null,
+  modelNeighborAgreement: null,
+  modelPredictionUsed: null,
 });
 
 /** The standard normal CDF (Abramowitz-Stegun 26.2.17, |error| < 7.5e-8). */

@@ -56,6 +56,10 @@ const sig = (densityPercentile: number, labelAgreement: number | null): Signals 
   reverseNeighborConsistency: null,
   mahalanobisPercentile: null,
   relativeMahalanobisPercentile: null,
+  modelConfidence: null,
+  modelEntropy: null,
+  modelNeighborAgreement: null,
+  modelPredictionUsed: null,
 });
 
 test('flag reasons', () => {
