@@ -32,9 +32,9 @@ export interface NeighborRecord {
 export type SignalsRecord = SignalsWire;
 
 /** Why a sample went to review, as the review record states it. */
-export const FLAG_REASONS = ['out_of_distribution', 'ambiguous_neighborhood', 'low_density', 'low_predicted_accuracy'] as const;
+export const FLAG_REASONS = ['out_of_distribution', 'distribution_shift', 'ambiguous_neighborhood', 'low_density', 'low_predicted_accuracy'] as const;
 /** The rules that can flag a sample (see scoring/policy.ts). */
-export const FLAG_RULES = ['beyond_references', 'threshold', 'target_rate', 'min_predicted_accuracy'] as const;
+export const FLAG_RULES = ['beyond_references', 'shifted_window', 'threshold', 'target_rate', 'min_predicted_accuracy'] as const;
 export type FlagRule = (typeof FLAG_RULES)[number];
 export type FlagReason = (typeof FLAG_REASONS)[number];
 

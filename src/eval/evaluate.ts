@@ -10,6 +10,7 @@ import { DEFAULT_PROBE, accuracy, trainLinearProbe, type ProbeOptions } from './
 import { oodMetrics, type OodMetrics } from './ood.js';
 import { riskCoverage } from './risk-coverage.js';
 import { calibrationMetrics, oracleAurc, scoreMetrics, type CalibrationMetrics, type ScoreMetrics } from './score-metrics.js';
+import { DEFAULT_FLAGGING, evaluateShifts, oodRuleSummary, type FlaggingSettings, type OodRuleSummary, type ShiftInput, type ShiftReport } from './shifts.js';
 import { fitModelCombination, modelCombinationScores, withModelPart, type ModelCombination } from './model-combination.js';
 import { mspComparison, type MspComparison } from './msp-comparison.js';
 
@@ -77,6 +78,10 @@ export interface EvaluationInput {
   readonly combinationFit?: CombinationFitOptions;
   /** The downstream model's predictions: when given, its errors are ranked instead of the probe's. */
   readonly predictions?: DownstreamPredictions;
+  /** The worker's flagging settings the OOD rule and the shifts are measured with (DEFAULT_FLAGGING when absent). */
+  readonly flagging?: FlaggingSettings;
+  /** Shifted copies of test rows (evaluate --shifts), embedded by the first encoder. */
+  readonly shifts?: ShiftInput;
 }
 
 export interface EvaluationOptions {
@@ -120,6 +125,11 @@ export interface EvaluationResult {
   readonly calibration: CalibrationMetrics | null;
   readonly scores: Partial<Record<ScoreName, ScoreMetrics>>;
   readonly ood: Partial<Record<ScoreName, OodMetrics>>;
+  /** Share of the held-out in-distribution test set the out-of-distribution rule flags (nominal 1 − QUALM_OOD_PERCENTILE). */
+  readonly ood_rule_in_distribution_rate: number;
+  readonly ood_rule: OodRuleSummary;
+  /** evaluate --shifts: every shifted set against its clean rows. */
+  readonly shifts?: ShiftReport;
   /** The combination with the model's signals behind qualm_with_model (eval/model-combination.ts), or why none was fitted. */
   readonly model_combination: Record<string, unknown>;
   /** qualm and qualm_with_model against msp: differences with paired-bootstrap 95% intervals (eval/msp-comparison.ts); null without probabilities. */
@@ -441,8 +451,15 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       errors += error01[i] as number;
       brierSum += brier[i] as number;
     }
+    // The out-of-distribution rule on held-out data, and the shifted sets, through the worker's path.
+    const shiftCtx = { snap, probe, dim, efSearch: input.efSearch, numLabels, flagging: input.flagging ?? DEFAULT_FLAGGING, test: first.test, testLabels: input.testLabels, ood: first.ood, signal, progress };
+    const oodRule = oodRuleSummary(shiftCtx);
+    const shifts = input.shifts === undefined ? undefined : evaluateShifts(shiftCtx, input.shifts);
     const result: EvaluationResult = {
       setup: input.setup,
+      ood_rule_in_distribution_rate: oodRule.in_distribution.rule,
+      ood_rule: oodRule,
+      ...(shifts === undefined ? {} : { shifts }),
       target: downstream === undefined ? 'probe' : 'predictions',
       target_source: downstream === undefined ? 'the softmax-regression probe on the reference embeddings' : downstream.source,
       downstream_accuracy: 1 - errors / nTest,

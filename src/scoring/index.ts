@@ -32,6 +32,7 @@ export {
   type FlagRulesOptions,
 } from './policy.js';
 export { SortedWindow } from './window.js';
+export { ShiftWindow, SHIFT_MIN_MEAN, SHIFT_WINDOW_Z } from './shift-window.js';
 export { DriftWindow, DRIFT_QUANTILES, referenceDrift, type DriftQuantile, type DriftSummary } from './drift.js';
 export { jaccard, ncUncertainty, viewJaccard, viewDispersion } from './consistency.js';
 export { cholesky, fitGaussian, forwardSubstitute, mahalanobis, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';

@@ -1,11 +1,12 @@
+import { ShiftWindow } from './shift-window.js';
 import { SortedWindow } from './window.js';
 import type { Score } from './score.js';
 import type { Signals } from './signals.js';
 
-export type FlagReason = 'out_of_distribution' | 'ambiguous_neighborhood' | 'low_density' | 'low_predicted_accuracy';
+export type FlagReason = 'out_of_distribution' | 'distribution_shift' | 'ambiguous_neighborhood' | 'low_density' | 'low_predicted_accuracy';
 
 /** Which rule flagged a sample. */
-export type FlagRule = 'beyond_references' | 'threshold' | 'target_rate' | 'min_predicted_accuracy';
+export type FlagRule = 'beyond_references' | 'shifted_window' | 'threshold' | 'target_rate' | 'min_predicted_accuracy';
 
 /** Decides, sample by sample, whether an uncertainty goes to review. */
 export interface FlagPolicy {
@@ -135,6 +136,13 @@ export interface FlagRulesOptions {
   readonly oodRule: boolean;
   /** Out-of-distribution percentile (oodPercentileOf) from which the rule flags and a reason reads out_of_distribution; 1: beyond every reference. */
   readonly oodPercentile: number;
+  /**
+   * Samples in the stream-level shift window (shift-window.ts): while the mean
+   * out-of-distribution percentile of the last this-many samples is above what
+   * in-distribution traffic reaches, every sample is flagged (rule shifted_window, reason
+   * distribution_shift). 0 or absent: off.
+   */
+  readonly shiftWindow?: number;
 }
 
 /**
@@ -144,23 +152,35 @@ export interface FlagRulesOptions {
  */
 export class FlagRules {
   readonly name: string;
+  private readonly shift: ShiftWindow | null;
   constructor(private readonly opts: FlagRulesOptions) {
     const min = opts.minPredictedAccuracy;
     if (min !== null && !(min > 0 && min <= 1)) throw new RangeError('minPredictedAccuracy must be in (0, 1]');
     const main = min === null ? opts.uncertainty.name : `min_predicted_accuracy(${min}, else ${opts.uncertainty.name})`;
-    this.name = opts.oodRule ? `${main} + beyond_references(${opts.oodPercentile})` : main;
+    this.shift = opts.shiftWindow === undefined || opts.shiftWindow === 0 ? null : new ShiftWindow(opts.shiftWindow);
+    const withOod = opts.oodRule ? `${main} + beyond_references(${opts.oodPercentile})` : main;
+    this.name = this.shift === null ? withOod : `${withOod} + shifted_window(${this.shift.capacity})`;
+  }
+
+  /** The stream-level shift window, when on (for metrics and evaluation). */
+  get shiftWindow(): ShiftWindow | null {
+    return this.shift;
   }
 
   decide(score: Pick<Score, 'uncertainty' | 'predictedAccuracy' | 'signals'>): FlagDecision | null {
     const { minPredictedAccuracy: min, oodRule, oodPercentile } = this.opts;
     const ood = oodRule && beyondReferences(score.signals, oodPercentile);
+    this.shift?.observe(oodPercentileOf(score.signals));
+    const shifted = this.shift?.shifted === true;
     if (min !== null && score.predictedAccuracy !== null) {
       if (ood) return { rule: 'beyond_references', reason: 'out_of_distribution' };
+      if (shifted) return { rule: 'shifted_window', reason: 'distribution_shift' };
       return score.predictedAccuracy < min ? { rule: 'min_predicted_accuracy', reason: 'low_predicted_accuracy' } : null;
     }
     // Asked for every sample, so that a target rate's window sees all the traffic.
     const flagged = this.opts.uncertainty.decide(score.uncertainty);
     if (ood) return { rule: 'beyond_references', reason: 'out_of_distribution' };
+    if (shifted) return { rule: 'shifted_window', reason: 'distribution_shift' };
     return flagged ? { rule: this.opts.uncertainty.rule, reason: flagReason(score.signals, oodPercentile) } : null;
   }
 }
@@ -180,6 +200,8 @@ export function explain(reason: FlagReason, signals: Signals, suggested: string 
         : `Its nearest training references disagree: only ${pct(signals.labelAgreement)} of the weighted vote goes to ${suggested ?? 'the top label'}.`;
     case 'low_density':
       return `In a sparse region: ${further}.`;
+    case 'distribution_shift':
+      return `Part of a stream that has moved off the training data: the recent samples lie further out than in-distribution traffic does, taken together (this one: ${further}).`;
     case 'low_predicted_accuracy':
       return `The downstream model is predicted to be right only ${pct(predictedAccuracy ?? 0)} of the time here${signals.labelAgreement === null ? '' : `; ${pct(signals.labelAgreement)} of the neighbours' weighted vote goes to ${suggested ?? 'the top label'}`}.`;
   }

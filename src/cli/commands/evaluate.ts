@@ -6,6 +6,8 @@ import { balancedSubsample, loadFashionMnist, loadImdb, loadMnist, loadSpamAssas
 import { OnnxEncoder, normalizeRows } from '../../encoder/index.js';
 import { ErrorCodes, QualmError } from '../../errors.js';
 import { EmbeddingCache, hashTexts } from '../../eval/embedding-cache.js';
+import { DEFAULT_SHIFT_ROWS, imageShiftInput, textShiftInput } from '../../eval/shift-sets.js';
+import type { ShiftInput } from '../../eval/shifts.js';
 import {
   PlotsUnavailableError,
   alignPredictions,
@@ -112,6 +114,11 @@ Options:
                    imdb: N test reviews, balanced (default ${IMDB_DEFAULTS.test})
   --limit-ood N    fashion-mnist: the first N MNIST digits (default all; balanced by digit);
                    imdb: N mail bodies, balanced ham/spam (default ${IMDB_DEFAULTS.ood})
+  --shifts         also score covariate shifts of the test set, each family at 3 severities
+                   (fashion-mnist: gaussian_noise, blur, contrast, brightness, rotation,
+                   inversion, occlusion; imdb: word_dropout, char_noise): probe accuracy,
+                   predicted accuracy, flag rate, shift-detection and error AUROC vs MSP
+  --shift-limit N  test rows per shifted set (default ${DEFAULT_SHIFT_ROWS})
   -h, --help       this text`;
 
 function head(set: ImageSet, limit: number | undefined): ImageSet {
@@ -130,6 +137,8 @@ interface Prepared {
   readonly data: { readonly references: string; readonly test: string; readonly ood: string } & Readonly<Record<string, unknown>>;
   /** The user's downstream model's predictions, aligned to the test rows (own data with --predictions). */
   readonly predictions?: DownstreamPredictions;
+  /** --shifts: shifted copies of the first test rows, embedded by the first encoder. */
+  readonly shifts?: ShiftInput;
 }
 
 interface Limits {
@@ -144,6 +153,8 @@ interface PrepareContext {
   readonly config: Config;
   readonly progress: Progress;
   readonly signal: AbortSignal;
+  /** --shifts: test rows per shifted set; null without --shifts. */
+  readonly shiftRows: number | null;
 }
 
 const encoderTag = (path: string, enc: OnnxEncoder): string => `${basename(path, '.onnx')} (${enc.manifest.name}@${enc.manifest.version}, sha256 ${enc.sha256.slice(0, 12)})`;
@@ -156,6 +167,7 @@ async function prepareFashionMnist(ctx: PrepareContext): Promise<Prepared> {
   const ood = head(loadMnist(), limits.ood);
   const encoders: EncodedSets[] = [];
   let dim = 0;
+  let shifts: ShiftInput | undefined;
   for (const [e, path] of models.entries()) {
     const enc = await OnnxEncoder.open(path, { intraOpThreads: config.intraOpThreads });
     try {
@@ -171,6 +183,10 @@ async function prepareFashionMnist(ctx: PrepareContext): Promise<Prepared> {
         return z;
       };
       const sets: EncodedSets = { name: encoderTag(path, enc), sha256: enc.sha256, ref: await embed(ref, 'ref'), test: await embed(test, 'test'), ood: await embed(ood, 'ood') };
+      if (e === 0 && ctx.shiftRows !== null) {
+        const side = Math.round(Math.sqrt(test.dim));
+        shifts = await imageShiftInput(test.pixels, test.n, side, ctx.shiftRows, (pixels, n, what) => embed({ ...test, n, pixels }, `shift ${what}`));
+      }
       if (e === 0) {
         // The L2-norm baseline needs the output before the model's own L2 normalisation.
         const [inputName, outputName, inputDim] = [enc.manifest.input.name, enc.manifest.output.name, enc.inputDim];
@@ -199,6 +215,7 @@ async function prepareFashionMnist(ctx: PrepareContext): Promise<Prepared> {
     testLabels: test.labels,
     labelNames: ref.labelNames,
     data: { references: ref.origin, test: test.origin, ood: ood.origin },
+    ...(shifts === undefined ? {} : { shifts }),
   };
 }
 
@@ -214,6 +231,7 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
   const cache = new EmbeddingCache(resolve(packageRoot(), EMBEDDING_CACHE_DIR));
   const encoders: EncodedSets[] = [];
   let dim = 0;
+  let shifts: ShiftInput | undefined;
   for (const [e, path] of models.entries()) {
     if (!existsSync(path)) {
       throw new QualmError(ErrorCodes.MODEL_INVALID, `no model at ${path}${resolve(path) === resolve(packageRoot(), DEFAULT_TEXT_MODEL) ? ' (fetch all-MiniLM-L6-v2 with: bash scripts/fetch-minilm.sh)' : ''}`, { context: { path } });
@@ -240,6 +258,9 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
       };
       const raw = { ref: await pooled(ref, 'ref'), test: await pooled(test, 'test'), ood: await pooled(ood, 'ood') };
       const unit = (x: Float32Array): Float32Array => normalizeRows(Float32Array.from(x), enc.dim);
+      if (e === 0 && ctx.shiftRows !== null) {
+        shifts = await textShiftInput(test.texts, ctx.shiftRows, async (texts, what) => unit(await pooled({ ...test, n: texts.length, texts }, `shift ${what}`)));
+      }
       const sets: EncodedSets = { name: encoderTag(path, enc), sha256: enc.sha256, ref: unit(raw.ref), test: unit(raw.test), ood: unit(raw.ood) };
       encoders.push(e === 0 ? { ...sets, raw: { test: raw.test, ood: raw.ood, dim: enc.dim, tensor: `${enc.manifest.output.name} mean-pooled over the attention mask` } } : sets);
     } finally {
@@ -255,6 +276,7 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
     testLabels: test.labels,
     labelNames: ref.labelNames,
     data: { references: describe(train, ref.n, IMDB_SEEDS.ref), test: describe(testAll, test.n, IMDB_SEEDS.test), ood: describe(mails, ood.n, IMDB_SEEDS.ood) },
+    ...(shifts === undefined ? {} : { shifts }),
   };
 }
 
@@ -520,6 +542,8 @@ export async function run(argv: string[], config: Config): Promise<number> {
     'limit-ref': { type: 'string' },
     'limit-test': { type: 'string' },
     'limit-ood': { type: 'string' },
+    shifts: { type: 'boolean' },
+    'shift-limit': { type: 'string' },
     references: { type: 'string' },
     test: { type: 'string' },
     ood: { type: 'string' },
@@ -536,7 +560,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     return 0;
   }
   const ownFlags = ['references', 'test', 'ood', 'predictions', 'model', 'skip-invalid', 'references-sidecar', 'test-sidecar', 'ood-sidecar', 'dim'] as const;
-  const setupFlags = ['models', 'limit-ref', 'limit-test', 'limit-ood'] as const;
+  const setupFlags = ['models', 'limit-ref', 'limit-test', 'limit-ood', 'shifts', 'shift-limit'] as const;
   const given = (names: readonly (keyof typeof values)[]): string[] => names.filter((n) => values[n] !== undefined).map((n) => `--${String(n)}`);
   if (values.setup !== undefined && values.references !== undefined) throw new UsageError('--setup and --references are exclusive: a built-in setup, or your own references and test set');
   if (values.setup === undefined && given(ownFlags).length > 0) {
@@ -565,7 +589,9 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const stop = stopOnSignals();
   try {
     const progress = new Progress();
-    const ctx: PrepareContext = { models, limits, config, progress, signal: stop.signal };
+    const shiftRows = values.shifts === true ? intFlag('shift-limit', values['shift-limit'], DEFAULT_SHIFT_ROWS, 10) : null;
+    if (shiftRows === null && values['shift-limit'] !== undefined) throw new UsageError('--shift-limit goes with --shifts');
+    const ctx: PrepareContext = { models, limits, config, progress, signal: stop.signal, shiftRows };
     const prepared = setup === 'imdb' ? await prepareImdb(ctx) : await prepareFashionMnist(ctx);
     return await evaluateAndReport(prepared, { setup, outDir, argv, config, json: values.json === true, progress, signal: stop.signal, t0 });
   } finally {
@@ -640,6 +666,8 @@ async function evaluateAndReport(prepared: Prepared, o: ReportOptions): Promise<
       densityWeight: config.densityWeight,
       efSearch: config.efSearch,
       ...(prepared.predictions === undefined ? {} : { predictions: prepared.predictions }),
+      flagging: { flagThreshold: config.flagThreshold, oodRule: config.oodRule, oodPercentile: config.oodPercentile, shiftWindow: config.shiftWindow },
+      ...(prepared.shifts === undefined ? {} : { shifts: prepared.shifts }),
     },
     {
       signal: o.signal,
