@@ -61,6 +61,10 @@ export const ErrorCodes = {
   PREDICTIONS_INVALID: 'QUALM_PREDICTIONS_INVALID',
   /** A reference or sample source (JSONL, .npy/.f32, sidecar, Parquet, topic) holds a bad record or header. */
   SOURCE_INVALID: 'QUALM_SOURCE_INVALID',
+  /** The Kafka broker refused the SASL credentials (or mechanism) at start. */
+  KAFKA_AUTH_FAILED: 'QUALM_KAFKA_AUTH_FAILED',
+  /** The TLS handshake with the Kafka broker failed at start: an untrusted broker certificate, or a client certificate refused. */
+  KAFKA_TLS_FAILED: 'QUALM_KAFKA_TLS_FAILED',
   /** An operation was cancelled through its AbortSignal. */
   ABORTED: 'QUALM_ABORTED',
 } as const;
@@ -107,9 +111,9 @@ export interface ConfigProblem {
 export class ConfigError extends QualmError {
   readonly problems: readonly ConfigProblem[];
 
-  constructor(problems: readonly ConfigProblem[]) {
+  constructor(problems: readonly ConfigProblem[], code: ErrorCode = ErrorCodes.CONFIG_INVALID) {
     const lines = problems.map((p) => `  ${p.key}: ${p.message}`);
-    super(ErrorCodes.CONFIG_INVALID, `invalid configuration:\n${lines.join('\n')}`, {
+    super(code, `invalid configuration:\n${lines.join('\n')}`, {
       context: problems[0] === undefined ? {} : { configKey: problems[0].key },
     });
     this.name = 'ConfigError';

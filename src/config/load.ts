@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { CONFIG_FILE_ENV, OPTIONS, SETTING_ENV_NAMES, type OptionName } from './options.js';
+import { CONFIG_FILE_ENV, OPTIONS, SETTING_ENV_NAMES, type OptionName, type OptionSpec } from './options.js';
+import { resolveCredentialFiles } from './secrets.js';
 
 /**
  * QUALM_* variables that are not settings but are read elsewhere: the Fashion-MNIST directory
@@ -104,7 +105,7 @@ function crossChecks(c: Config, problems: ConfigProblem[]): void {
       problems.push({ key: OPTIONS.kafkaSaslUsername.env, message: 'required when KAFKA_SASL_MECHANISM is set' });
     }
     if (c.kafkaSaslPassword === undefined) {
-      problems.push({ key: OPTIONS.kafkaSaslPassword.env, message: 'required when KAFKA_SASL_MECHANISM is set' });
+      problems.push({ key: OPTIONS.kafkaSaslPassword.env, message: 'required (or KAFKA_SASL_PASSWORD_FILE) when KAFKA_SASL_MECHANISM is set' });
     }
   }
   const topics = [
@@ -139,9 +140,11 @@ export function loadConfig(env: Source = process.env, overrides: Source = {}): C
       out[name] = result.data;
     } else {
       const detail = result.error.issues.map((i) => i.message).join('; ');
-      problems.push({ key: spec.env, message: `${detail} (got ${JSON.stringify(raw)})` });
+      const got = (spec as OptionSpec).secret === true ? 'a value not shown' : JSON.stringify(raw);
+      problems.push({ key: spec.env, message: `${detail} (got ${got})` });
     }
   }
+  if (problems.length === 0) resolveCredentialFiles(out as Config, problems);
   if (problems.length === 0) crossChecks(out as Config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;

@@ -16,6 +16,8 @@ export interface OptionSpec {
   readonly description: string;
   /** Schema applied to the raw string. */
   readonly schema: z.ZodType;
+  /** A credential: error messages never show its value. */
+  readonly secret?: boolean;
 }
 
 const int = (min: number, max: number) =>
@@ -42,6 +44,10 @@ const bool = z
   .transform((s) => s === 'true' || s === '1' || s === 'yes');
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+/** A credential is used verbatim: spaces, leading or trailing, are part of it. */
+const verbatim = z.string().min(1, 'must not be empty');
+/** A file path is used as written too (a mounted secret's path is exact). */
+const filePath = z.string().min(1, 'must not be empty');
 const topic = nonEmpty.regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name ([A-Za-z0-9._-], at most 249 characters)');
 const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal('').transform(() => undefined), schema]);
 
@@ -84,8 +90,36 @@ export const OPTIONS = {
     env: 'KAFKA_SSL',
     default: 'false',
     unit: 'boolean',
-    description: 'Connect to the brokers with TLS.',
+    description: 'Connect to the brokers with TLS. The broker\'s certificate is checked against the system\'s CAs, or against KAFKA_SSL_CA_FILE, and must name the host of KAFKA_BROKERS.',
     schema: bool,
+  },
+  kafkaSslCaFile: {
+    env: 'KAFKA_SSL_CA_FILE',
+    default: undefined,
+    unit: 'path (PEM)',
+    description: 'CA certificate(s) the broker\'s certificate must chain to, instead of the system\'s CAs (needs KAFKA_SSL=true).',
+    schema: optional(filePath),
+  },
+  kafkaSslCertFile: {
+    env: 'KAFKA_SSL_CERT_FILE',
+    default: undefined,
+    unit: 'path (PEM)',
+    description: 'Client certificate for mutual TLS (with KAFKA_SSL_KEY_FILE; needs KAFKA_SSL=true).',
+    schema: optional(filePath),
+  },
+  kafkaSslKeyFile: {
+    env: 'KAFKA_SSL_KEY_FILE',
+    default: undefined,
+    unit: 'path (PEM)',
+    description: 'Private key of KAFKA_SSL_CERT_FILE (PKCS#8, PKCS#1 or SEC1; encrypted ones need KAFKA_SSL_KEY_PASSPHRASE_FILE).',
+    schema: optional(filePath),
+  },
+  kafkaSslKeyPassphraseFile: {
+    env: 'KAFKA_SSL_KEY_PASSPHRASE_FILE',
+    default: undefined,
+    unit: 'path',
+    description: 'File whose whole content, verbatim, is the passphrase of an encrypted KAFKA_SSL_KEY_FILE.',
+    schema: optional(filePath),
   },
   kafkaSaslMechanism: {
     env: 'KAFKA_SASL_MECHANISM',
@@ -98,15 +132,23 @@ export const OPTIONS = {
     env: 'KAFKA_SASL_USERNAME',
     default: undefined,
     unit: 'string',
-    description: 'SASL user name (required with KAFKA_SASL_MECHANISM).',
-    schema: optional(nonEmpty),
+    description: 'SASL user name (required with KAFKA_SASL_MECHANISM), used verbatim.',
+    schema: optional(verbatim),
   },
   kafkaSaslPassword: {
     env: 'KAFKA_SASL_PASSWORD',
     default: undefined,
     unit: 'string',
-    description: 'SASL password (required with KAFKA_SASL_MECHANISM).',
-    schema: optional(nonEmpty),
+    description: 'SASL password, used verbatim (spaces included) and never logged; this or KAFKA_SASL_PASSWORD_FILE is required with KAFKA_SASL_MECHANISM.',
+    schema: optional(verbatim),
+    secret: true,
+  },
+  kafkaSaslPasswordFile: {
+    env: 'KAFKA_SASL_PASSWORD_FILE',
+    default: undefined,
+    unit: 'path',
+    description: 'File whose whole content, verbatim (a final line break too), is the SASL password: a mounted Kubernetes secret. Not together with KAFKA_SASL_PASSWORD.',
+    schema: optional(filePath),
   },
   inputTopic: {
     env: 'QUALM_INPUT_TOPIC',
@@ -233,7 +275,7 @@ export const OPTIONS = {
     default: '0.99',
     unit: 'ratio [0,1]',
     description:
-      'Out-of-distribution percentile of the references from which the out-of-distribution rule flags, a flag reads out_of_distribution, and the drift metrics count a sample as out of distribution: with a fitted Gaussian the larger of the kNN density and the class-conditional Mahalanobis percentiles, squared (each measure flags at its square root, so in-distribution traffic is flagged at about 1 - this), else the kNN density percentile.',
+      'Out-of-distribution percentile of the references (class-conditional Mahalanobis distance with a fitted Gaussian, else kNN density) from which the out-of-distribution rule flags, a flag reads out_of_distribution, and the drift metrics count a sample as out of distribution.',
     schema: num(0, 1),
   },
   flagPolicy: {
@@ -272,14 +314,6 @@ export const OPTIONS = {
     unit: 'ratio (0,1)',
     description: 'Share of samples to flag under the target_rate policy.',
     schema: num(0, 1),
-  },
-  shiftWindow: {
-    env: 'QUALM_SHIFT_WINDOW',
-    default: '200',
-    unit: 'samples (0: off)',
-    description:
-      'Stream-level shift rule: while the mean out-of-distribution percentile of the last this-many samples is above 0.75 (and above 1/2 + 5/sqrt(12 n), which in-distribution traffic does not reach), every sample is flagged (reason distribution_shift, rule shifted_window). Catches shifts no single sample shows (images rotated by 90 degrees land among dense classes); a stream of one sparse class alone could trip it too.',
-    schema: int(0, 1_000_000).refine((v) => v === 0 || v >= 2, 'must be 0 (off) or at least 2'),
   },
   rateWindow: {
     env: 'QUALM_RATE_WINDOW',
