@@ -275,7 +275,7 @@ export const OPTIONS = {
     default: '0.99',
     unit: 'ratio [0,1]',
     description:
-      'Out-of-distribution percentile of the references (class-conditional Mahalanobis distance with a fitted Gaussian, else kNN density) from which the out-of-distribution rule flags, a flag reads out_of_distribution, and the drift metrics count a sample as out of distribution.',
+      'Out-of-distribution percentile of the references from which the out-of-distribution rule flags, a flag reads out_of_distribution, and the drift metrics count a sample as out of distribution: with a fitted Gaussian the larger of the kNN density and the class-conditional Mahalanobis percentiles, squared (each measure flags at its square root, so in-distribution traffic is flagged at about 1 - this), else the kNN density percentile.',
     schema: num(0, 1),
   },
   flagPolicy: {
@@ -314,6 +314,14 @@ export const OPTIONS = {
     unit: 'ratio (0,1)',
     description: 'Share of samples to flag under the target_rate policy.',
     schema: num(0, 1),
+  },
+  shiftWindow: {
+    env: 'QUALM_SHIFT_WINDOW',
+    default: '200',
+    unit: 'samples (0: off)',
+    description:
+      'Stream-level shift rule: while the mean out-of-distribution percentile of the last this-many samples is above 0.75 (and above 1/2 + 5/sqrt(12 n), which in-distribution traffic does not reach), every sample is flagged (reason distribution_shift, rule shifted_window). Catches shifts no single sample shows (images rotated by 90 degrees land among dense classes); a stream of one sparse class alone could trip it too.',
+    schema: int(0, 1_000_000).refine((v) => v === 0 || v >= 2, 'must be 0 (off) or at least 2'),
   },
   rateWindow: {
     env: 'QUALM_RATE_WINDOW',
