@@ -1,4 +1,5 @@
 import { SCORE_NAMES, WIDE_K, type EvaluationResult, type ScoreName } from './evaluate.js';
+import { renderOodRule, renderShifts } from './shifts-report.js';
 import { renderMspComparison } from './msp-comparison.js';
 
 /** What each score is, for the report's table. */
@@ -94,6 +95,8 @@ export function renderReport(result: EvaluationResult & { seconds?: number }, pl
     }
     lines.push('');
   }
+  lines.push(...renderOodRule(result.ood_rule));
+  if (result.shifts !== undefined) lines.push(...renderShifts(result.shifts));
   lines.push('## Plots', '');
   if (plots === null) {
     lines.push('None: the charting packages (vega, vega-lite) could not be loaded.');

@@ -16,6 +16,10 @@ const sig = (densityPercentile: number, mahalanobisPercentile: number | null = n
   reverseNeighborConsistency: null,
   mahalanobisPercentile,
   relativeMahalanobisPercentile: mahalanobisPercentile,
+  modelConfidence: null,
+  modelEntropy: null,
+  modelNeighborAgreement: null,
+  modelPredictionUsed: null,
 });
 
 test('the window threshold: at least SHIFT_MIN_MEAN, and above the in-distribution bound 1/2 + 5/sqrt(12 n) for short windows', () => {
