@@ -372,6 +372,13 @@ export const OPTIONS = {
     description: 'Largest ONNX batch; a Kafka batch is split into runs of at most this size, with a heartbeat between runs.',
     schema: int(1, 65536),
   },
+  maxInFlight: {
+    env: 'QUALM_MAX_IN_FLIGHT',
+    default: '1024',
+    unit: 'messages',
+    description: 'Messages the worker holds between consuming and committing: its pipeline decodes and embeds the next batch while earlier ones are scored and published. Bounds memory (about 2 × the message size each) and the work redone after a crash.',
+    schema: int(1, 1_000_000),
+  },
   intraOpThreads: {
     env: 'QUALM_INTRA_OP_THREADS',
     default: '1',

@@ -20,6 +20,7 @@ export { loadBundle, loadCurrentBundle, readPointer, type LoadOptions } from './
 export { empiricalQuantiles } from './quantiles.js';
 export { sha256File } from '../util/sha256.js';
 export { BUNDLE_FORMAT_VERSION, SUPPORTED_BUNDLE_FORMATS, MAX_SHARDS, shardFile, POINTER_FILE, MANIFEST_FILE, INDEX_FILE, IDS_FILE, LABELS_FILE, RADII_FILE, KTH_RADII_FILE, GAUSSIAN_FILE, checkManifest, BUNDLE_METRICS, type BundleManifest, type BundleMetric, type Combination } from './manifest.js';
+export { SearchThread } from './threaded-search.js';
 export { BundleRefresher, type RefreshOutcome, type RefresherOptions } from './refresher.js';
 export { pruneBundles } from './retention.js';
 export {

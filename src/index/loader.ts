@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
 import { parseJsonYielding } from '../util/json-yielding.js';
@@ -195,7 +195,7 @@ export async function loadBundle(bundleDir: string, version: string, opts: LoadO
     throw bundleInvalid(version, `index holds ${total} vectors, manifest says ${manifest.count}`);
   }
 
-  const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, kthRadii, gaussian, opts.efSearch);
+  const snapshot = new IndexSnapshot(manifest, indexes, shardOf, ids, labels, radii, kthRadii, gaussian, opts.efSearch, indexFiles.map((f) => resolve(dir, f)));
   // Sanity queries on every shard: a stored reference must find itself through the merged search.
   const probes = opts.sanityQueries ?? 8;
   for (const rows of shardRows) {

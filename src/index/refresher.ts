@@ -18,6 +18,11 @@ export interface RefresherOptions {
   load: LoadOptions;
   /** Called with every outcome except `unchanged` (for logs and metrics). */
   onOutcome?: (outcome: RefreshOutcome) => void;
+  /**
+   * Runs on a verified version just before it is swapped in (the worker opens it in its search
+   * thread here, so that the first search of the new version does not wait). Must not throw.
+   */
+  prepare?: (next: IndexSnapshot) => Promise<void>;
   random?: () => number;
 }
 
@@ -113,6 +118,7 @@ export class BundleRefresher {
     try {
       const next = await loadBundle(root, version, this.opts.load);
       if (next.dim !== this.snapshot.dim) throw new Error(`dimension ${next.dim} differs from the served ${this.snapshot.dim}`);
+      await this.opts.prepare?.(next);
       const from = this.snapshot.version;
       if (this.stopped) return { kind: 'skipped', version, reason: 'refresher stopped' };
       this.snapshot = next;

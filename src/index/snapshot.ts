@@ -31,6 +31,8 @@ export class IndexSnapshot {
     /** The references' class-conditional Gaussian, when the build fitted one. */
     readonly gaussian: GaussianStats | undefined,
     efSearch: number,
+    /** Absolute paths of the shard files the indexes were read from (for a search thread to open them too). */
+    readonly shardPaths: readonly string[] = [],
   ) {
     this.version = manifest.version;
     this.labelNames = manifest.labels?.names ?? [];
@@ -90,15 +92,39 @@ export class IndexSnapshot {
       .map((_, i) => i)
       .sort((a, b) => (allDist[a] as number) - (allDist[b] as number))
       .slice(0, k);
-    const distances = order.map((i) => Math.max(0, allDist[i] as number));
-    const rows = order.map((i) => allRows[i] as number);
-    return {
-      ids: rows.map((r) => this.ids[r] as string),
-      labels: this.labels === null ? null : rows.map((r) => this.labels?.[r] ?? -1),
-      distances,
-      radii: rows.map((r) => this.radii[r] as number),
-      kthRadii: this.kthRadii === null ? null : rows.map((r) => this.kthRadii?.[r] as number),
-    };
+    return this.neighborsOf(
+      order.map((i) => allRows[i] as number),
+      order.map((i) => Math.max(0, allDist[i] as number)),
+    );
+  }
+
+  /** The HNSW query ef of the shards. */
+  get efSearch(): number {
+    return this.indexes[0]?.getEf() ?? this.stats.k;
+  }
+
+  /**
+   * Neighbours of reference rows found elsewhere (a search thread on the same shard files):
+   * `rows` nearest first with their `distances`, looked up in this snapshot's ids, labels and radii.
+   */
+  neighborsOf(rows: ArrayLike<number>, distances: ArrayLike<number>): Neighbors {
+    const n = rows.length;
+    const ids = new Array<string>(n);
+    const dist = new Array<number>(n);
+    const radii = new Array<number>(n);
+    const labels = this.labels === null ? null : new Array<number>(n);
+    const kth = this.kthRadii === null ? null : new Array<number>(n);
+    for (let j = 0; j < n; j++) {
+      const r = rows[j] as number;
+      const id = this.ids[r];
+      if (id === undefined) throw new RangeError(`no reference row ${r} in bundle ${this.version}`);
+      ids[j] = id;
+      dist[j] = distances[j] as number;
+      radii[j] = this.radii[r] as number;
+      if (labels !== null) labels[j] = this.labels?.[r] ?? -1;
+      if (kth !== null) kth[j] = this.kthRadii?.[r] as number;
+    }
+    return { ids, labels, distances: dist, radii, kthRadii: kth };
   }
 
   /** The stored vector of reference row `row` (for sanity checks). */

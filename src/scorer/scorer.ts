@@ -55,6 +55,17 @@ export interface ScorerOptions {
   readonly now?: (() => Date) | undefined;
   /** The encoder stage, one result per input in order (default: encodeInputs with `embedder`). */
   readonly encode?: EncodeStage | undefined;
+  /** The kNN stage (the worker's search thread); default: `snapshot.search` on the calling thread. */
+  readonly search?: SearchStage | undefined;
+}
+
+/** The k nearest references of each embedding (null stays null), nearest first. */
+export type SearchStage = (snapshot: IndexSnapshot, vectors: readonly (Float32Array | null)[]) => Promise<(Neighbors | null)[]>;
+
+/** Items embedded by `Scorer.embed`, waiting for `Scorer.finish`. */
+export interface Embedded<S extends RecordSource = RecordSource> {
+  readonly items: readonly ScoreItem<S>[];
+  readonly encoded: readonly Encoded[];
 }
 
 /** What the encoder stage gives per input: an embedding, or why the input was refused. */
@@ -88,27 +99,42 @@ export class Scorer {
   }
 
   /**
-   * One value per item, in order. `heartbeat` runs after each ONNX run (the consumer's
-   * heartbeat in the worker). Throws only on failures of the program or its infrastructure
-   * (inference), never on an input.
+   * One value per item, in order: `embed` then `finish`. `heartbeat` runs after each ONNX
+   * run (the consumer's heartbeat in the worker). Throws only on failures of the program or
+   * its infrastructure (inference, search), never on an input.
    */
   async score<S extends RecordSource>(items: readonly ScoreItem<S>[], heartbeat: () => Promise<void> = () => Promise.resolve()): Promise<Scored<S>[]> {
+    return this.finish(await this.embed(items, heartbeat));
+  }
+
+  /**
+   * The encoder stage alone. A pipeline may embed the next items while `finish` still works
+   * on earlier ones; `finish` calls must come in stream order (the flag rules are stateful).
+   */
+  async embed<S extends RecordSource>(items: readonly ScoreItem<S>[], heartbeat: () => Promise<void> = () => Promise.resolve()): Promise<Embedded<S>> {
+    if (items.length === 0) return { items, encoded: [] };
+    const endEmbed = this.opts.metrics?.time('embed') ?? noTimer;
+    const inputs = items.map((it) => it.sample.input);
+    const encoded: readonly Encoded[] =
+      this.opts.encode === undefined ? await encodeInputs(this.opts.embedder, inputs, this.opts.batch, heartbeat) : await this.opts.encode(inputs, this.opts.batch, heartbeat);
+    if (encoded.length !== items.length) throw new RangeError(`the encoder stage gave ${encoded.length} results for ${items.length} inputs`);
+    endEmbed();
+    return { items, encoded };
+  }
+
+  /** Search, signals, decision and records of embedded items, on the snapshot served now. */
+  async finish<S extends RecordSource>(embedded: Embedded<S>): Promise<Scored<S>[]> {
+    const { items, encoded } = embedded;
     if (items.length === 0) return [];
     const { embedder, policy } = this.opts;
     const timers = this.opts.metrics;
     const time = (stage: Stage): (() => unknown) => timers?.time(stage) ?? noTimer;
     const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
 
-    const endEmbed = time('embed');
-    const inputs = items.map((it) => it.sample.input);
-    const encoded: readonly Encoded[] =
-      this.opts.encode === undefined ? await encodeInputs(embedder, inputs, this.opts.batch, heartbeat) : await this.opts.encode(inputs, this.opts.batch, heartbeat);
-    if (encoded.length !== items.length) throw new RangeError(`the encoder stage gave ${encoded.length} results for ${items.length} inputs`);
-    endEmbed();
-
     const snap = this.opts.snapshot();
     const endSearch = time('search');
-    const neighbors = encoded.map((z) => (z instanceof Float32Array ? snap.search(z) : null));
+    const vectors = encoded.map((z) => (z instanceof Float32Array ? z : null));
+    const neighbors = this.opts.search === undefined ? vectors.map((z) => (z === null ? null : snap.search(z))) : await this.opts.search(snap, vectors);
     endSearch();
 
     const endScore = time('score');

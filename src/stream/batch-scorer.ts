@@ -4,7 +4,7 @@ import { dlqRecord, messageFormat, parseSample, type FlagReason, type InputSpec,
 import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { Scorer, type Embedder, type ScoreItem } from '../scorer/index.js';
+import { Scorer, type Embedded, type Embedder, type ScoreItem, type SearchStage } from '../scorer/index.js';
 import type { FlagRules, Score } from '../scoring/index.js';
 import { inputSpecFor } from '../encoder/index.js';
 
@@ -32,6 +32,15 @@ export interface BatchOutput {
   readonly scored: Score[];
 }
 
+/** A batch decoded and embedded by `BatchScorer.prepare`, waiting for `finish`. */
+export interface PreparedBatch {
+  readonly out: BatchOutput;
+  readonly toDlq: (m: InMessage, source: SourceRef, code: ErrorCode, message: string) => void;
+  /** The messages that parsed, in order, as the scorer's items. */
+  readonly good: readonly (ScoreItem<SourceRef> & { readonly message: InMessage })[];
+  readonly embedded: Embedded<SourceRef>;
+}
+
 /**
  * Turns a batch of raw messages into Kafka messages: parses and validates each one (the bad
  * ones become DLQ records), hands the good ones to the Scorer, and writes what it returns as
@@ -48,16 +57,27 @@ export class BatchScorer {
     policy: FlagRules,
     private readonly metrics: QualmMetrics,
     private readonly now: () => Date = () => new Date(),
+    search?: SearchStage,
   ) {
     this.spec = {
       ...inputSpecFor(embedder, config.maxMessageBytes),
       ...(config.maxMetaDepth === undefined ? {} : { maxMetaDepth: config.maxMetaDepth }),
       ...(config.maxMetaBytes === undefined ? {} : { maxMetaBytes: config.maxMetaBytes }),
     };
-    this.scorer = new Scorer({ embedder, snapshot, policy, batch: config.inferenceBatch, metrics, now });
+    this.scorer = new Scorer({ embedder, snapshot, policy, batch: config.inferenceBatch, metrics, now, search });
   }
 
+  /** `prepare` then `finish`: one batch, start to end. */
   async process(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<BatchOutput> {
+    return this.finish(await this.prepare(topic, partition, messages, heartbeat));
+  }
+
+  /**
+   * Parses and validates each message (the bad ones become DLQ records) and embeds the good
+   * ones. A pipeline may prepare the next batch while `finish` works on this one; `finish`
+   * calls must come in stream order.
+   */
+  async prepare(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<PreparedBatch> {
     const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], scored: [] };
     const failedAt = this.now().toISOString();
     const maxDlqBytes = this.config.maxDlqBytes ?? DEFAULT_MAX_DLQ_BYTES;
@@ -77,9 +97,15 @@ export class BatchScorer {
       else toDlq(m, source, parsed.code, parsed.message);
     }
     endDecode();
-    if (good.length === 0) return out;
+    return { out, toDlq, good, embedded: await this.scorer.embed(good, heartbeat) };
+  }
 
-    const scored = await this.scorer.score(good, heartbeat);
+  /** Searches and scores a prepared batch and writes its review, score and DLQ messages. */
+  async finish(prepared: PreparedBatch): Promise<BatchOutput> {
+    const { out, toDlq } = prepared;
+    const good = prepared.good;
+    if (good.length === 0) return out;
+    const scored = await this.scorer.finish(prepared.embedded);
     scored.forEach((s, i) => {
       if (!s.ok) {
         toDlq((good[i] as (typeof good)[number]).message, s.source, s.code, s.message);

@@ -1,14 +1,16 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
 import type { Config } from '../config/index.js';
 import { describeError } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { DriftWindow, FlagRules, oodPercentileOf, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
-import { BatchScorer, type Embedder } from './batch-scorer.js';
+import { BatchScorer, type BatchOutput, type Embedder, type InMessage, type PreparedBatch } from './batch-scorer.js';
+import { Pipeline } from './pipeline.js';
 import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
+import type { SearchStage } from '../scorer/index.js';
 
 /** Largest produce request the worker sends (the broker default message.max.bytes is about 1 MiB). */
 export const PRODUCE_CHUNK_BYTES = 512 * 1024;
@@ -21,8 +23,36 @@ export interface WorkerDeps {
   snapshot: () => IndexSnapshot;
   metrics: QualmMetrics;
   logger: Logger;
-  /** Called when the consumer has crashed and kafkajs will not restart it: the process should exit. */
+  /** Called when the consumer has crashed and kafkajs will not restart it, or publishing kept failing: the process should exit. */
   onFatal?: (err: Error) => void;
+  /** The kNN stage (the search thread); default: the snapshot's own search on the main thread. */
+  search?: SearchStage;
+}
+
+/** Consecutive failed publishes or commits (each retried after a backoff) before the worker gives up and exits. */
+export const MAX_CONSECUTIVE_FAILURES = 10;
+/** Backoff before re-reading a batch whose publishing failed: this doubled per failure, capped, with jitter. */
+const RETRY_BASE_MS = 500;
+const RETRY_CAP_MS = 30_000;
+
+/** kafkajs error types that mean the group is rebalancing: the rejoin rewinds to the committed offsets itself. */
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR', 'NOT_COORDINATOR_FOR_GROUP']);
+
+function isRebalanceError(err: unknown): boolean {
+  const type = (err as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && REBALANCE_ERRORS.has(type);
+}
+
+/** Splits `n` into runs of at most `max`, as even as possible. */
+function evenRuns(n: number, max: number): number[] {
+  const runs = Math.max(1, Math.ceil(n / Math.max(1, max)));
+  const out: number[] = [];
+  for (let r = 0, start = 0; r < runs; r++) {
+    const end = Math.round(((r + 1) * n) / runs);
+    out.push(end - start);
+    start = end;
+  }
+  return out;
 }
 
 /** The worker's flagging rules from its configuration (see scoring/policy.ts FlagRules). */
@@ -42,6 +72,16 @@ export function createPolicy(
  * The stream worker: a consumer group member that scores each batch, publishes its review,
  * score and DLQ records with an idempotent acks=all producer, and commits the batch's
  * offsets only after those writes are acknowledged (at-least-once).
+ *
+ * Batches go through a Pipeline: while one is searched and scored (search thread, main
+ * thread) and an earlier one published and committed, the next is decoded and embedded
+ * (inference thread). A consumed batch is split into jobs of at most QUALM_INFERENCE_BATCH
+ * messages, and kafkajs is let fetch on as soon as a job is admitted (its offsets are
+ * "resolved" for fetching, never committed before its records are acknowledged). At most
+ * QUALM_MAX_IN_FLIGHT messages are held. A job whose publish or commit fails rewinds its
+ * partition to its first offset (seek), drops the partition's later jobs, and the batch is
+ * read again after a capped, jittered backoff; a rebalance drops every job admitted before it
+ * (the new assignment starts from the committed offsets).
  */
 export class StreamWorker {
   private readonly consumer: Consumer;
@@ -50,6 +90,14 @@ export class StreamWorker {
   private readonly log: Logger;
   private readonly drift: DriftWindow;
   private reference: { readonly version: string; readonly summary: DriftSummary } | undefined;
+  private readonly pipeline: Pipeline;
+  /** Joins so far: a job admitted in an earlier generation is dropped (its partition may have moved). */
+  private generation = 0;
+  /** Per topic-partition: bumped when a job fails, so that the partition's later jobs are dropped. */
+  private readonly epochs = new Map<string, number>();
+  /** Per topic-partition: no batch is admitted before this time (the backoff after a failure). */
+  private readonly retryAt = new Map<string, number>();
+  private failures = 0;
   private joined = false;
   private running = false;
   private closing: Promise<void> | undefined;
@@ -65,11 +113,13 @@ export class StreamWorker {
       retry: { retries: 10 },
     });
     this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date());
+    this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date(), deps.search);
+    this.pipeline = new Pipeline(c.maxInFlight);
     this.drift = new DriftWindow(c.driftWindow, c.oodPercentile);
     deps.metrics.setDrift({ stream: () => this.drift.summary(), reference: () => this.referenceSummary() });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      this.generation++;
       // After a rebalance this member reports lag only for the partitions it now owns.
       deps.metrics.consumerLag.reset();
       this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
@@ -129,51 +179,98 @@ export class StreamWorker {
     }
   }
 
+  /**
+   * kafkajs's eachBatch: splits the batch into jobs and admits them to the pipeline, waiting
+   * for room (heartbeating meanwhile). Returns once they are admitted, so that kafkajs fetches
+   * the next batch while these are still being worked on.
+   */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale() || !this.running) return;
+    const key = `${batch.topic}/${batch.partition}`;
+    const c = this.deps.config;
+    // After a failure, the partition waits out its backoff before its batch is read again.
+    for (let wait = (this.retryAt.get(key) ?? 0) - Date.now(); wait > 0; wait = (this.retryAt.get(key) ?? 0) - Date.now()) {
+      await new Promise((r) => setTimeout(r, Math.min(wait, c.heartbeatIntervalMs)));
+      if (!this.running || payload.isStale()) return;
+      await payload.heartbeat();
+    }
+    const generation = this.generation;
+    let start = 0;
+    for (const size of evenRuns(batch.messages.length, c.inferenceBatch)) {
+      const messages = batch.messages.slice(start, start + size);
+      start += size;
+      while (!this.pipeline.hasRoom(size)) {
+        await Promise.race([this.pipeline.room(size), new Promise((r) => setTimeout(r, c.heartbeatIntervalMs))]);
+        if (!this.running || payload.isStale()) return;
+        await payload.heartbeat();
+      }
+      if (!this.running || payload.isStale() || generation !== this.generation) return;
+      const last = (messages[messages.length - 1] as InMessage).offset;
+      // Fetching goes on from here; the commit of these offsets waits for their records' acks.
+      payload.resolveOffset(last);
+      void this.pipeline.admit(this.job(payload, messages, generation));
+      this.deps.metrics.inFlight.set(this.pipeline.inFlight);
+    }
+  }
+
+  /** One job: `messages`, a run of one partition's batch, through decode+embed, search+score, publish+commit. */
+  private job(payload: EachBatchPayload, messages: readonly InMessage[], generation: number) {
+    const { batch } = payload;
+    const key = `${batch.topic}/${batch.partition}`;
+    const epoch = this.epochs.get(key) ?? 0;
+    const m = this.deps.metrics;
+    let endBatch: (() => unknown) | undefined;
+    return {
+      size: messages.length,
+      dropped: (): boolean => generation !== this.generation || epoch !== (this.epochs.get(key) ?? 0),
+      prepare: (): Promise<PreparedBatch> => {
+        endBatch = m.time('batch');
+        return this.scorer.prepare(batch.topic, batch.partition, messages, () => payload.heartbeat());
+      },
+      finish: (prepared: PreparedBatch): Promise<BatchOutput> => this.scorer.finish(prepared),
+      publish: (out: BatchOutput): Promise<void> => this.publish(payload, messages, out, () => endBatch?.()),
+      failed: (err: unknown): void => this.jobFailed(payload, messages, epoch, err),
+    };
+  }
+
+  /** Stage C: the job's records, acknowledged, then its offsets committed, then its metrics. */
+  private async publish(payload: EachBatchPayload, messages: readonly InMessage[], out: BatchOutput, endBatch: () => void): Promise<void> {
+    const { batch } = payload;
     const c = this.deps.config;
     const m = this.deps.metrics;
-    const endBatch = m.time('batch');
-
-    const out = await this.scorer.process(batch.topic, batch.partition, batch.messages, () => payload.heartbeat());
-
-    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    const topicMessages: TopicMessages[] = [];
     if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
     if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, messages: out.scores });
     if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, messages: out.dlq });
     const endProduce = m.time('produce');
-    if (topicMessages.length > 0) {
-      try {
-        // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
-        for (const { topic, messages } of topicMessages) {
-          for (const chunk of chunkByBytes(messages, PRODUCE_CHUNK_BYTES)) {
-            await this.producer.send({ topic, messages: chunk, acks: -1 });
-          }
+    try {
+      // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
+      for (const { topic, messages: records } of topicMessages) {
+        for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) {
+          await this.producer.send({ topic, messages: chunk, acks: -1 });
         }
-      } catch (err) {
-        m.produceErrors.inc();
-        // Nothing of this batch is committed: kafkajs retries it from its first offset.
-        this.log.error({ event: 'produce_failed', topic: batch.topic, partition: batch.partition, error: describeError(err) }, 'publishing failed; batch will be retried');
-        throw err;
       }
+    } catch (err) {
+      m.produceErrors.inc();
+      throw err;
     }
     endProduce();
 
-    const last = batch.lastOffset();
+    const last = (messages[messages.length - 1] as InMessage).offset;
     const endCommit = m.time('commit');
-    payload.resolveOffset(last);
     // Through the batch payload, not consumer.commitOffsets(): the latter silently skips the
-    // commit once stop() has begun, which would drop the commit of the batch being drained.
+    // commit once stop() has begun, which would drop the commit of a job being drained.
     await payload.commitOffsetsIfNecessary({
       topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
     });
     endCommit();
-    await payload.heartbeat();
+    this.failures = 0;
+    this.retryAt.delete(`${batch.topic}/${batch.partition}`);
 
     // Counted once committed, so that a retried batch is not counted twice.
-    m.consumed.inc({ topic: batch.topic }, batch.messages.length);
-    m.batchSize.observe(batch.messages.length);
+    m.consumed.inc({ topic: batch.topic }, messages.length);
+    m.batchSize.observe(messages.length);
     m.scored.inc(out.scored.length);
     const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
     m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
@@ -188,10 +285,44 @@ export class StreamWorker {
     for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
     for (const code of out.dlqCodes) m.dlq.inc({ code });
     endBatch();
+    m.inFlight.set(this.pipeline.inFlight - messages.length);
     this.log.debug(
-      { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: batch.messages.length, flagged: out.review.length, dlq: out.dlq.length },
+      { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: messages.length, flagged: out.review.length, dlq: out.dlq.length },
       'batch committed',
     );
+  }
+
+  /**
+   * A job failed (inference, search, publish or commit; never an input, which goes to the DLQ):
+   * nothing of it is committed. Its partition's later jobs are dropped, the partition is rewound
+   * to the job's first offset and read again after a backoff. A rebalance rewinds by itself.
+   * After MAX_CONSECUTIVE_FAILURES the worker gives up (onFatal: the process exits, and its
+   * supervisor restarts it).
+   */
+  private jobFailed(payload: EachBatchPayload, messages: readonly InMessage[], epoch: number, err: unknown): void {
+    const { batch } = payload;
+    const key = `${batch.topic}/${batch.partition}`;
+    if ((this.epochs.get(key) ?? 0) !== epoch) return; // an earlier job of this partition already rewound it
+    this.epochs.set(key, epoch + 1);
+    const first = (messages[0] as InMessage).offset;
+    const rebalance = isRebalanceError(err);
+    if (!rebalance) this.failures++;
+    const backoff = rebalance ? 0 : Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (this.failures - 1)) * (0.5 + Math.random() * 0.5);
+    this.retryAt.set(key, Date.now() + backoff);
+    this.log.error(
+      { event: 'batch_failed', topic: batch.topic, partition: batch.partition, fromOffset: first, failures: this.failures, retryInMs: Math.round(backoff), rebalance, error: describeError(err) },
+      'publishing a batch failed; nothing of it is committed, and it will be read again',
+    );
+    if (!rebalance) {
+      try {
+        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first });
+      } catch (seekErr) {
+        this.log.warn({ event: 'seek_failed', error: describeError(seekErr) }, 'could not rewind the partition; the next rebalance or restart will');
+      }
+    }
+    if (this.failures >= MAX_CONSECUTIVE_FAILURES) {
+      this.deps.onFatal?.(err instanceof Error ? err : new Error(describeError(err)));
+    }
   }
 
   /** The served bundle's own drift baseline, recomputed when the bundle changes. */
@@ -204,15 +335,24 @@ export class StreamWorker {
   }
 
   /**
-   * Stops fetching, lets the in-flight batch finish publishing and committing, then flushes
-   * and disconnects the producer. Idempotent; runs every step even if one fails.
+   * Stops fetching, lets every admitted job finish publishing and committing, then leaves the
+   * group and flushes and disconnects the producer. Idempotent; runs every step even if one fails.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      const wasRunning = this.running;
       this.running = false;
       this.deps.metrics.ready.set(0);
       await runSteps(
         [
+          [
+            'pause',
+            () => {
+              if (wasRunning) this.consumer.pause([{ topic: this.deps.config.inputTopic }]);
+              return Promise.resolve();
+            },
+          ],
+          ['drain', () => this.pipeline.idle()],
           ['consumer', () => this.consumer.disconnect()],
           ['producer', () => this.producer.disconnect()],
         ],

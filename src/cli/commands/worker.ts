@@ -2,7 +2,7 @@ import type { Config } from '../../config/index.js';
 import { DLQ_CODES, FLAG_REASONS } from '../../contracts/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
 import { ConfigError, describeError } from '../../errors.js';
-import { BundleRefresher, HttpBundleStore, LocalBundleStore, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type LoadOptions, type StoreEvent } from '../../index/index.js';
+import { BundleRefresher, HttpBundleStore, LocalBundleStore, SearchThread, loadCurrentFromStore, type BundleStore, type IndexSnapshot, type LoadOptions, type StoreEvent } from '../../index/index.js';
 import { checkCombination } from '../../scoring/index.js';
 import { createLogger, type Logger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
@@ -73,14 +73,26 @@ export async function run(argv: string[], config: Config): Promise<number> {
     await encoder.close();
     throw err;
   }
+  // kNN search runs on a thread of its own, beside the main thread and the inference thread.
+  const searchThread = new SearchThread();
+  const openInSearchThread = async (s: IndexSnapshot): Promise<void> => {
+    try {
+      await searchThread.open(s);
+    } catch (err) {
+      log.warn({ event: 'search_thread_open_failed', version: s.version, error: describeError(err) }, 'the search thread cannot open the bundle; searching it on the main thread');
+    }
+  };
+  await openInSearchThread(snapshot);
   const showBundle = (s: IndexSnapshot): void =>
     metrics.setBundle({ version: s.version, modelSha256: s.manifest.model.sha256, count: s.count, createdAt: Date.parse(s.manifest.created_at) });
   showBundle(snapshot);
   const refresher = new BundleRefresher(store, snapshot, {
     intervalMs: config.refreshIntervalMs,
     load: loadOptions,
+    prepare: openInSearchThread,
     onOutcome: (o) => {
       if (o.kind === 'swapped') {
+        searchThread.retain(refresher.current());
         metrics.bundleRefresh.inc({ outcome: 'swapped' });
         metrics.bundleLoadSeconds.observe(o.loadMs / 1000);
         showBundle(refresher.current());
@@ -108,6 +120,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
     metrics,
     logger,
     onFatal: (err) => fatal?.(err),
+    search: (snap, vectors) => searchThread.search(snap, vectors),
   });
   let server: HealthServer | undefined;
 
@@ -133,6 +146,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
           ['refresher', () => refresher.stop()],
           ['worker', drain],
           ['encoder', () => encoder.close()],
+          ['search-thread', () => searchThread.close()],
           ['health-server', () => server?.close() ?? Promise.resolve()],
         ],
         (step, err) => log.error({ event: 'close_step_failed', step, error: describeError(err) }, 'shutdown step failed'),
