@@ -28,7 +28,7 @@ export { preNormalisationEmbeddings, preNormalisationTensor, withExtraOutput } f
 export { fitCombination, DEFAULT_COMBINATION_FIT, type CombinationFitOptions } from './combination-fit.js';
 export { pairedBootstrap, unweightedMetrics, BOOTSTRAP_METRICS, DEFAULT_BOOTSTRAP, type BootstrapDelta, type BootstrapMetric, type BootstrapOptions, type PairedBootstrap } from './bootstrap.js';
 export { mspComparison, renderMspComparison, COMPARED, type ComparedScore, type MspComparison } from './msp-comparison.js';
-export { fitModelCombination, modelCombinationScores, type ModelCombination, type ModelCombinationOptions } from './model-combination.js';
+export { fitModelCombination, modelCombinationScores, withModelPart, DEFAULT_MODEL_FOLDS, type ModelCombination, type ModelCombinationOptions, type WithModel } from './model-combination.js';
 export {
   readPredictions,
   alignPredictions,

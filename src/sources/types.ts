@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import type { InputSpec, SampleInput } from '../contracts/index.js';
+import type { InputSpec, SamplePrediction, SampleInput } from '../contracts/index.js';
 
 /** One record of a source: a sample to embed (or an embedding), with its label where the data has one. */
 export interface SourceRecord {
@@ -8,6 +8,8 @@ export interface SourceRecord {
   /** As given in the data: numbers become their decimal string; absent = unlabelled. */
   readonly label?: string;
   readonly meta?: Readonly<Record<string, unknown>>;
+  /** The downstream model's prediction for this record (the wire format's `prediction`), for build-index's combination with the model's signals. */
+  readonly prediction?: SamplePrediction;
   /** Where it came from, for error messages: "refs.jsonl:17", "topic t/0@42", "fashion-mnist/train#3". */
   readonly where: string;
 }

@@ -23,6 +23,6 @@ export function wireRecord(value: Buffer | null, key: Buffer | null, spec: Input
     skips.reject(err);
     return null;
   }
-  const { id, input, meta } = parsed.sample;
-  return { id, input, where, ...(label === undefined ? {} : { label }), ...(meta === undefined ? {} : { meta }) };
+  const { id, input, meta, prediction } = parsed.sample;
+  return { id, input, where, ...(label === undefined ? {} : { label }), ...(meta === undefined ? {} : { meta }), ...(prediction === undefined ? {} : { prediction }) };
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
-import type { LabelRecord } from '../../contracts/index.js';
+import type { LabelRecord, SamplePrediction } from '../../contracts/index.js';
 import { parseLabelRecord } from '../../contracts/index.js';
 import { loadFashionMnist } from '../../datasets/index.js';
 import { OnnxEncoder } from '../../encoder/index.js';
@@ -24,7 +24,7 @@ import {
   ReservoirSampler,
 } from '../../index/index.js';
 import { createLogger } from '../../logging/index.js';
-import { fitCombination } from '../../eval/index.js';
+import { fitCombination, fitModelCombination, withModelPart } from '../../eval/index.js';
 import { referenceScorer } from '../../scoring/index.js';
 import { LabelCollector, SkipCounter, SourceRecordError, mergeSkips, openSource, type SkipReport, type Source, type SourceOptions, type SourceRecord } from '../../sources/index.js';
 import { encodeInputs, inputSpecFor } from '../../encoder/index.js';
@@ -311,6 +311,8 @@ export async function buildReferencesBundle(config: Config, opts: ReferencesOpti
     // Where the bundle metric decides: cosine rows are unit length (the encoder normalises its own output).
     const normalise = encoder.metric === 'cosine';
     const rows = new EmbeddingRows(dim, source.labelNames);
+    // The references' own predictions (a `prediction` per record), for the combination with the model's signals.
+    const predictions = new Map<string, SamplePrediction>();
     const rejected = new SkipCounter(opts.skipInvalid);
     const between = (): Promise<void> => {
       signal?.throwIfAborted();
@@ -325,6 +327,7 @@ export async function buildReferencesBundle(config: Config, opts: ReferencesOpti
           if (e === undefined) throw new RangeError('encodeInputs gave fewer results than inputs');
           if (!(e instanceof Float32Array)) throw new SourceRecordError(r.where, e.code, e.message);
           rows.add(r, r.input.kind === 'embedding' ? referenceEmbedding(e, normalise, r.where) : e);
+          if (r.prediction !== undefined) predictions.set(r.id, r.prediction);
         } catch (err) {
           if (!(err instanceof SourceRecordError)) throw err;
           rejected.reject(err);
@@ -383,7 +386,7 @@ export async function buildReferencesBundle(config: Config, opts: ReferencesOpti
       k: opts.k,
       densityWeight: config.densityWeight,
       referenceScore: referenceScorer({ densityWeight: config.densityWeight, numLabels: collected.labelNames?.length ?? 0 }),
-      fitScoring,
+      fitScoring: predictions.size === 0 ? fitScoring : fitScoringWithPredictions(predictions, collected.labelNames ?? []),
       efSearch: config.efSearch,
       ...(opts.from === undefined ? {} : { from: { dir: config.bundleDir, version: opts.from } }),
     };
@@ -460,6 +463,19 @@ async function resolveFrom(config: Config, raw: string | undefined): Promise<str
  */
 const fitScoring: NonNullable<BuildInput['fitScoring']> = (loo, signal) =>
   fitCombination(loo, { onSkip: (reason) => console.error(`build-index: ${reason}`) }, signal);
+
+/**
+ * The same, plus the combination with the model's signals (eval/model-combination.ts) fitted on
+ * the labelled references that carry the downstream model's `prediction`: samples with a
+ * prediction are scored by it, the others by the embedding-only combination.
+ */
+const fitScoringWithPredictions =
+  (predictions: ReadonlyMap<string, SamplePrediction>, labelNames: readonly string[]): NonNullable<BuildInput['fitScoring']> =>
+  async (loo, signal) => {
+    const onSkip = (reason: string): void => console.error(`build-index: ${reason}`);
+    const fit = await fitCombination(loo, { onSkip }, signal);
+    return withModelPart(fit, await fitModelCombination(loo, fit, { onSkip, labelNames, referencePrediction: (id) => predictions.get(id) }, signal));
+  };
 
 function summary(res: BuildResult, pruned: readonly string[], t0: number, extra: Record<string, unknown> = {}): string {
   const m = res.manifest;

@@ -172,7 +172,7 @@ export async function scoreToSink(
   };
   try {
     for await (const r of records) {
-      const sample: Sample = { id: r.id, input: r.input, meta: r.meta };
+      const sample: Sample = { id: r.id, input: r.input, meta: r.meta, ...(r.prediction === undefined ? {} : { prediction: r.prediction }) };
       run.items.push({ sample, source: recordSource(r.where, opts.in) });
       run.wheres.push(r.where);
       if (run.items.length >= scorer.batch) {
