@@ -116,8 +116,9 @@ Options:
                    imdb: N mail bodies, balanced ham/spam (default ${IMDB_DEFAULTS.ood})
   --shifts         also score covariate shifts of the test set, each family at 3 severities
                    (fashion-mnist: gaussian_noise, blur, contrast, brightness, rotation,
-                   inversion, occlusion; imdb: word_dropout, char_noise): probe accuracy,
-                   predicted accuracy, flag rate, shift-detection and error AUROC vs MSP
+                   rotation_90, inversion, occlusion; imdb: word_dropout, char_noise): probe
+                   accuracy, predicted accuracy, flag rate, shift-detection and error AUROC
+                   vs MSP
   --shift-limit N  test rows per shifted set (default ${DEFAULT_SHIFT_ROWS})
   -h, --help       this text`;
 
