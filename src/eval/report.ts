@@ -6,7 +6,7 @@ import { renderMspComparison } from './msp-comparison.js';
 export const SCORE_DESCRIPTIONS: Readonly<Record<ScoreName, string>> = {
   qualm: "the worker's uncertainty: scoreNeighbors on the bundle's k nearest references with the combination fitted on a held-out split of the references, calibrated",
   qualm_with_model: "the fitted combination with the model's own signals beside the embedding's: log(1 - MSP), normalised entropy and the neighbours' vote for the model's label (without the Gaussian's features), fitted on the references with the probe's 5-fold cross-fitted probabilities there (eval/model-combination.ts)",
-  qualm_ood: "qualm's out-of-distribution measure, the one its out-of-distribution rule and drift metrics use: the class-conditional Mahalanobis percentile with the bundle's Gaussian, else the kNN density percentile",
+  qualm_ood: "qualm's out-of-distribution measure, the one its out-of-distribution rule and drift metrics use: with the bundle's Gaussian the larger of the kNN density and class-conditional Mahalanobis percentiles, squared (Sidak), else the kNN density percentile",
   mahalanobis: 'squared Mahalanobis distance to the nearest class mean, shared covariance fitted to the references (Lee et al. 2018)',
   relative_mahalanobis: 'class Mahalanobis distance minus the distance under one Gaussian fitted to all references (Ren et al. 2021)',
   qualm_label_free: "the label-free fallback an unlabelled bundle uses: the mean of the density and relative-density percentiles",
