@@ -57,7 +57,7 @@ function evenRuns(n: number, max: number): number[] {
 
 /** The worker's flagging rules from its configuration (see scoring/policy.ts FlagRules). */
 export function createPolicy(
-  c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow' | 'minPredictedAccuracy' | 'oodRule' | 'oodPercentile'>,
+  c: Pick<Config, 'flagPolicy' | 'flagThreshold' | 'targetFlagRate' | 'rateWindow' | 'minPredictedAccuracy' | 'oodRule' | 'oodPercentile'> & Partial<Pick<Config, 'shiftWindow'>>,
 ): FlagRules {
   const uncertainty: FlagPolicy = c.flagPolicy === 'target_rate' ? new TargetRatePolicy(c.targetFlagRate, c.rateWindow, c.flagThreshold) : new ThresholdPolicy(c.flagThreshold);
   return new FlagRules({
@@ -65,6 +65,7 @@ export function createPolicy(
     minPredictedAccuracy: c.flagPolicy === 'min_predicted_accuracy' ? c.minPredictedAccuracy : null,
     oodRule: c.oodRule,
     oodPercentile: c.oodPercentile,
+    ...(c.shiftWindow === undefined ? {} : { shiftWindow: c.shiftWindow }),
   });
 }
 
