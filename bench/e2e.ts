@@ -61,6 +61,23 @@ function procCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_S;
 }
 
+/** CPU seconds per thread name of a process (node names its threads: node main, libuv pool, V8 workers, worker threads). */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = tid === String(pid) ? 'main' : `${name}#${tid}`;
+      out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_S);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
 function procPeakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) * 1024;
@@ -199,12 +216,13 @@ interface Sample {
   t: number;
   consumed: number;
   cpu: number;
+  threads: Map<string, number>;
 }
 const samples: Sample[] = [];
 await waitFor(
   async () => {
     const text = await worker.metrics();
-    const s = { t: performance.now(), consumed: metricSum(text, 'qualm_messages_consumed_total'), cpu: procCpuSeconds(workerPid) };
+    const s = { t: performance.now(), consumed: metricSum(text, 'qualm_messages_consumed_total'), cpu: procCpuSeconds(workerPid), threads: threadCpuSeconds(workerPid) };
     samples.push(s);
     return s.consumed >= N;
   },
@@ -216,6 +234,12 @@ const to = samples[samples.length - 1] as Sample;
 const throughput = (to.consumed - from.consumed) / ((to.t - from.t) / 1000);
 const coresUsed = (to.cpu - from.cpu) / ((to.t - from.t) / 1000);
 const rssBytes = procPeakRss(workerPid);
+const perThread: Record<string, number> = {};
+for (const [name, cpu] of to.threads) {
+  const share = round((cpu - (from.threads.get(name) ?? 0)) / ((to.t - from.t) / 1000), 2);
+  if (share >= 0.01) perThread[name] = share;
+}
+log(`drain: cores per thread ${JSON.stringify(perThread)}`);
 const drained = await worker.metrics();
 log(`drain: ${round(throughput)} msg/s at ${round(coresUsed, 2)} cores, peak RSS ${round(rssBytes / 2 ** 20)} MiB`);
 const stages = ['decode', 'embed', 'search', 'score', 'produce', 'commit', 'batch'];
@@ -281,6 +305,8 @@ const p99 = quantile(latencies, 0.99);
 log(`latency: p50 ${p50} ms, p99 ${p99} ms, max ${latencies[latencies.length - 1]} ms over ${latencies.length} messages`);
 const finalRss = procPeakRss(workerPid);
 await worker.stop('SIGTERM');
+const complaints = worker.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
+if (complaints.length > 0) log(`worker warnings and errors (${complaints.length}), the first few:\n${complaints.slice(0, 5).join('\n')}`);
 
 // --- part 5: kafkajs pass-through (after the worker, so that it has the broker to itself) ---------------
 const filler = 'x'.repeat(Math.max(0, scoreBytes - 2));

@@ -32,12 +32,16 @@ export interface BatchOutput {
   readonly scored: Score[];
 }
 
-/** A batch decoded and embedded by `BatchScorer.prepare`, waiting for `finish`. */
-export interface PreparedBatch {
+/** A batch parsed by `BatchScorer.decode`: its DLQ records so far and the samples to embed. */
+export interface DecodedBatch {
   readonly out: BatchOutput;
   readonly toDlq: (m: InMessage, source: SourceRef, code: ErrorCode, message: string) => void;
   /** The messages that parsed, in order, as the scorer's items. */
   readonly good: readonly (ScoreItem<SourceRef> & { readonly message: InMessage })[];
+}
+
+/** A batch decoded and embedded (`BatchScorer.prepare`, or `decode` then `embed`), waiting for `finish`. */
+export interface PreparedBatch extends DecodedBatch {
   readonly embedded: Embedded<SourceRef>;
 }
 
@@ -73,11 +77,20 @@ export class BatchScorer {
   }
 
   /**
-   * Parses and validates each message (the bad ones become DLQ records) and embeds the good
-   * ones. A pipeline may prepare the next batch while `finish` works on this one; `finish`
-   * calls must come in stream order.
+   * `decode` then `embed`. A pipeline may prepare the next batch while `finish` works on this
+   * one; `finish` calls must come in stream order.
    */
   async prepare(topic: string, partition: number, messages: readonly InMessage[], heartbeat: () => Promise<void>): Promise<PreparedBatch> {
+    return this.embed(this.decode(topic, partition, messages), heartbeat);
+  }
+
+  /** Embeds a decoded batch's samples (on the inference thread). */
+  async embed(decoded: DecodedBatch, heartbeat: () => Promise<void>): Promise<PreparedBatch> {
+    return { ...decoded, embedded: await this.scorer.embed(decoded.good, heartbeat) };
+  }
+
+  /** Parses and validates each message; the bad ones become DLQ records. */
+  decode(topic: string, partition: number, messages: readonly InMessage[]): DecodedBatch {
     const out: BatchOutput = { review: [], scores: [], dlq: [], dlqCodes: [], flaggedReasons: [], scored: [] };
     const failedAt = this.now().toISOString();
     const maxDlqBytes = this.config.maxDlqBytes ?? DEFAULT_MAX_DLQ_BYTES;
@@ -97,7 +110,7 @@ export class BatchScorer {
       else toDlq(m, source, parsed.code, parsed.message);
     }
     endDecode();
-    return { out, toDlq, good, embedded: await this.scorer.embed(good, heartbeat) };
+    return { out, toDlq, good };
   }
 
   /** Searches and scores a prepared batch and writes its review, score and DLQ messages. */

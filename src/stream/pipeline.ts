@@ -1,40 +1,51 @@
 /**
- * An ordered three-stage pipeline: while one job is in stage B (search and score) and an
- * earlier one in stage C (publish and commit), the next is already in stage A (decode and
- * embed). Each stage runs its jobs one at a time in admission order, so a job's stage C
- * starts only after every earlier job's stage C has ended: commits stay in offset order.
+ * An ordered pipeline of stages (the worker's four: decode, embed, search+score,
+ * publish+commit): while one job is embedded, the next is decoded, an earlier one searched
+ * and scored, and one before that published. Each stage runs its jobs one at a time in
+ * admission order, so a job's last stage starts only after every earlier job's last stage
+ * has ended: commits stay in offset order.
  * The messages held by admitted jobs are bounded; `admit` waits for room.
  */
 
-/** One unit of work: the stages it goes through and what to do when one fails. */
-export interface PipelineJob<P, F> {
+/** One stage of a job: takes what the stage before it gave (undefined for the first). */
+export type Stage = (input: never) => Promise<unknown>;
+
+/** One unit of work: its stages, in order, and what to do when one fails. */
+export interface PipelineJob {
   /** Messages it holds, counted against the pipeline's bound. */
   readonly size: number;
-  /** Stage A. */
-  prepare(): Promise<P>;
-  /** Stage B. */
-  finish(prepared: P): Promise<F>;
-  /** Stage C. */
-  publish(finished: F): Promise<void>;
+  /** One function per stage of the pipeline; each gets the previous one's result. */
+  readonly stages: readonly Stage[];
   /** Checked before each stage: true drops the job there (its partition was rewound or revoked). */
   dropped(): boolean;
   /** Called once, synchronously, when a stage throws; the job's later stages are not run. */
   failed(err: unknown): void;
 }
 
+/** The stages of a job, typed end to end: each gets what the one before it returned. */
+export function stages<A, B, C>(first: () => Promise<A>, second: (a: A) => Promise<B>, third: (b: B) => Promise<C>, last: (c: C) => Promise<void>): readonly Stage[] {
+  return [first, second, third, last] as readonly Stage[];
+}
+
 const DROP = Symbol('drop');
 const settle = (): void => undefined;
 
 export class Pipeline {
-  private tailA: Promise<unknown> = Promise.resolve();
-  private tailB: Promise<unknown> = Promise.resolve();
-  private tailC: Promise<unknown> = Promise.resolve();
+  private readonly tails: Promise<unknown>[];
   private held = 0;
   private jobs = 0;
   private readonly waiters: (() => void)[] = [];
 
-  /** `maxMessages`: messages admitted jobs may hold together (one job is always let in, whatever its size). */
-  constructor(private readonly maxMessages: number) {}
+  /**
+   * `depth` stages; `maxMessages`: messages admitted jobs may hold together (one job is
+   * always let in, whatever its size).
+   */
+  constructor(
+    private readonly maxMessages: number,
+    private readonly depth = 4,
+  ) {
+    this.tails = Array.from({ length: depth }, () => Promise.resolve());
+  }
 
   /** Messages held by admitted jobs. */
   get inFlight(): number {
@@ -46,7 +57,7 @@ export class Pipeline {
     return this.jobs === 0 || this.held + size <= this.maxMessages;
   }
 
-  /** Resolves when a job of `size` could be let in (or at once when it can). */
+  /** Resolves when a job has left (call hasRoom again), or at once when there is room. */
   room(size: number): Promise<void> {
     if (this.hasRoom(size)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -58,25 +69,27 @@ export class Pipeline {
   }
 
   /** Lets a job in; returns a promise of its end (which never rejects: failures go to `failed`). */
-  admit<P, F>(job: PipelineJob<P, F>): Promise<void> {
+  admit(job: PipelineJob): Promise<void> {
+    if (job.stages.length !== this.depth) throw new RangeError(`a job of ${job.stages.length} stages in a pipeline of ${this.depth}`);
     this.held += job.size;
     this.jobs++;
-    const stage = async <I, O>(input: I | typeof DROP, run: (i: I) => Promise<O>): Promise<O | typeof DROP> => {
+    const run = async (input: unknown, stage: Stage): Promise<unknown> => {
       if (input === DROP || job.dropped()) return DROP;
       try {
-        return await run(input);
+        return await (stage as (i: unknown) => Promise<unknown>)(input);
       } catch (err) {
         job.failed(err);
         return DROP;
       }
     };
-    const a = this.tailA.then(() => stage(undefined, () => job.prepare()));
-    this.tailA = a;
-    const b = Promise.all([a, this.tailB]).then(([p]) => stage(p, (x: P) => job.finish(x)));
-    this.tailB = b;
-    const c = Promise.all([b, this.tailC]).then(([f]) => stage(f, (x: F) => job.publish(x)));
-    this.tailC = c;
-    return c.then(() => {
+    let prev: Promise<unknown> = Promise.resolve(undefined);
+    job.stages.forEach((stage, i) => {
+      // Stage i of this job starts when its stage i-1 is done and the previous job's stage i is.
+      const mine = Promise.all([prev, this.tails[i]]).then(([input]) => run(input, stage));
+      this.tails[i] = mine;
+      prev = mine;
+    });
+    return prev.then(() => {
       this.held -= job.size;
       this.jobs--;
       for (const wake of this.waiters.splice(0)) wake();

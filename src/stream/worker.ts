@@ -5,8 +5,8 @@ import type { IndexSnapshot } from '../index/index.js';
 import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { DriftWindow, FlagRules, oodPercentileOf, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
-import { BatchScorer, type BatchOutput, type Embedder, type InMessage, type PreparedBatch } from './batch-scorer.js';
-import { Pipeline } from './pipeline.js';
+import { BatchScorer, type BatchOutput, type DecodedBatch, type Embedder, type InMessage, type PreparedBatch } from './batch-scorer.js';
+import { Pipeline, stages, type PipelineJob } from './pipeline.js';
 import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
@@ -215,8 +215,8 @@ export class StreamWorker {
     }
   }
 
-  /** One job: `messages`, a run of one partition's batch, through decode+embed, search+score, publish+commit. */
-  private job(payload: EachBatchPayload, messages: readonly InMessage[], generation: number) {
+  /** One job: `messages`, a run of one partition's batch, through decode, embed, search+score, publish+commit. */
+  private job(payload: EachBatchPayload, messages: readonly InMessage[], generation: number): PipelineJob {
     const { batch } = payload;
     const key = `${batch.topic}/${batch.partition}`;
     const epoch = this.epochs.get(key) ?? 0;
@@ -225,17 +225,20 @@ export class StreamWorker {
     return {
       size: messages.length,
       dropped: (): boolean => generation !== this.generation || epoch !== (this.epochs.get(key) ?? 0),
-      prepare: (): Promise<PreparedBatch> => {
-        endBatch = m.time('batch');
-        return this.scorer.prepare(batch.topic, batch.partition, messages, () => payload.heartbeat());
-      },
-      finish: (prepared: PreparedBatch): Promise<BatchOutput> => this.scorer.finish(prepared),
-      publish: (out: BatchOutput): Promise<void> => this.publish(payload, messages, out, () => endBatch?.()),
+      stages: stages(
+        (): Promise<DecodedBatch> => {
+          endBatch = m.time('batch');
+          return Promise.resolve(this.scorer.decode(batch.topic, batch.partition, messages));
+        },
+        (decoded: DecodedBatch): Promise<PreparedBatch> => this.scorer.embed(decoded, () => payload.heartbeat()),
+        (prepared: PreparedBatch): Promise<BatchOutput> => this.scorer.finish(prepared),
+        (out: BatchOutput): Promise<void> => this.publish(payload, messages, out, () => endBatch?.()),
+      ),
       failed: (err: unknown): void => this.jobFailed(payload, messages, epoch, err),
     };
   }
 
-  /** Stage C: the job's records, acknowledged, then its offsets committed, then its metrics. */
+  /** The last stage: the job's records, acknowledged, then its offsets committed, then its metrics. */
   private async publish(payload: EachBatchPayload, messages: readonly InMessage[], out: BatchOutput, endBatch: () => void): Promise<void> {
     const { batch } = payload;
     const c = this.deps.config;

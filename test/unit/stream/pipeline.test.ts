@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Pipeline, type PipelineJob } from '../../../src/stream/pipeline.js';
+import { Pipeline, stages, type PipelineJob } from '../../../src/stream/pipeline.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -9,7 +9,7 @@ interface Trace {
 }
 
 /** A job whose stages record when they start and end, each taking `ms`. */
-function job(trace: Trace, name: string, opts: { size?: number; ms?: number; failAt?: 'prepare' | 'finish' | 'publish'; dropped?: () => boolean; onFail?: (e: unknown) => void } = {}): PipelineJob<string, string> {
+function job(trace: Trace, name: string, opts: { size?: number; ms?: number; failAt?: 'prepare' | 'finish' | 'publish'; dropped?: () => boolean; onFail?: (e: unknown) => void } = {}): PipelineJob {
   const ms = opts.ms ?? 5;
   const stage = async (s: 'prepare' | 'finish' | 'publish', v: string): Promise<string> => {
     trace.events.push(`${name}:${s}:start`);
@@ -20,11 +20,8 @@ function job(trace: Trace, name: string, opts: { size?: number; ms?: number; fai
   };
   return {
     size: opts.size ?? 1,
-    prepare: () => stage('prepare', ''),
-    finish: (p) => stage('finish', p),
-    publish: async (f) => {
-      await stage('publish', f);
-    },
+    // Three stages of the test's own, in a pipeline of depth 3.
+    stages: [() => stage('prepare', ''), (p: string) => stage('finish', p), async (f: string) => void (await stage('publish', f))],
     dropped: opts.dropped ?? (() => false),
     failed: opts.onFail ?? (() => undefined),
   };
@@ -32,7 +29,7 @@ function job(trace: Trace, name: string, opts: { size?: number; ms?: number; fai
 
 test('stages overlap across jobs, but each stage runs its jobs one at a time in admission order', async () => {
   const trace: Trace = { events: [] };
-  const p = new Pipeline(100);
+  const p = new Pipeline(100, 3);
   const ends = ['a', 'b', 'c'].map((n) => p.admit(job(trace, n)));
   await Promise.all(ends);
   const e = trace.events;
@@ -48,7 +45,7 @@ test('stages overlap across jobs, but each stage runs its jobs one at a time in 
 
 test('a failing stage calls failed once, skips the job\'s later stages, and the jobs after it still run', async () => {
   const trace: Trace = { events: [] };
-  const p = new Pipeline(100);
+  const p = new Pipeline(100, 3);
   const failures: unknown[] = [];
   await Promise.all([
     p.admit(job(trace, 'a')),
@@ -64,7 +61,7 @@ test('a failing stage calls failed once, skips the job\'s later stages, and the 
 
 test('a job dropped after it was admitted (its partition rewound) runs no further stage', async () => {
   const trace: Trace = { events: [] };
-  const p = new Pipeline(100);
+  const p = new Pipeline(100, 3);
   let rewound = false;
   await Promise.all([
     p.admit(job(trace, 'a', { failAt: 'prepare', onFail: () => (rewound = true) })),
@@ -77,7 +74,7 @@ test('a job dropped after it was admitted (its partition rewound) runs no furthe
 
 test('the bound: room() waits until enough messages have left, idle() until all have', async () => {
   const trace: Trace = { events: [] };
-  const p = new Pipeline(10);
+  const p = new Pipeline(10, 3);
   assert.ok(p.hasRoom(50), 'an empty pipeline always lets one job in');
   void p.admit(job(trace, 'a', { size: 6, ms: 20 }));
   assert.equal(p.inFlight, 6);
@@ -93,4 +90,18 @@ test('the bound: room() waits until enough messages have left, idle() until all 
   await p.idle();
   assert.equal(p.inFlight, 0);
   assert.ok(trace.events.includes('b:publish:end'));
+});
+
+test('stages() types four stages end to end, and a job of the wrong depth is refused', async () => {
+  const seen: unknown[] = [];
+  const four = stages(
+    () => Promise.resolve(1),
+    (n: number) => Promise.resolve(`${n + 1}`),
+    (s: string) => Promise.resolve([s]),
+    async (a: string[]) => void seen.push(a),
+  );
+  const p = new Pipeline(10);
+  await p.admit({ size: 1, stages: four, dropped: () => false, failed: () => undefined });
+  assert.deepEqual(seen, [['2']]);
+  assert.throws(() => new Pipeline(10, 3).admit({ size: 1, stages: four, dropped: () => false, failed: () => undefined }), /4 stages in a pipeline of 3/);
 });
