@@ -388,14 +388,14 @@ export const OPTIONS = {
   },
   sessionTimeoutMs: {
     env: 'QUALM_SESSION_TIMEOUT_MS',
-    default: '30000',
+    default: '8000',
     unit: 'ms',
-    description: 'Consumer group session timeout.',
+    description: "Consumer group session timeout: a member that has not heartbeated for this long is dropped and its partitions go to the others (a crashed worker's partitions sit idle about this long). Heartbeats come from the main thread, which never runs ONNX or kNN search, so they keep flowing at saturation; raise it on a machine that can stall for seconds.",
     schema: int(6000, 300000),
   },
   heartbeatIntervalMs: {
     env: 'QUALM_HEARTBEAT_INTERVAL_MS',
-    default: '3000',
+    default: '1000',
     unit: 'ms',
     description: 'Consumer heartbeat interval; at most a third of the session timeout.',
     schema: int(100, 100000),

@@ -59,6 +59,7 @@ export class QualmMetrics {
   readonly bundleLoadSeconds: Histogram;
   readonly ready: Gauge;
   readonly inFlight: Gauge;
+  readonly kafkaUp: Gauge;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
 
   readonly driftWindowSamples: Gauge;
@@ -207,6 +208,7 @@ export class QualmMetrics {
       },
     });
     this.inFlight = new Gauge({ name: 'qualm_pipeline_in_flight_messages', help: 'Messages consumed and not yet committed: being decoded, embedded, scored or published (at most QUALM_MAX_IN_FLIGHT).', registers });
+    this.kafkaUp = new Gauge({ name: 'qualm_kafka_up', help: '1 while the consumer hears from Kafka (fetches, heartbeats), 0 after a session timeout without an answer.', registers });
     this.ready = new Gauge({ name: 'qualm_ready', help: '1 when the worker is consuming with a loaded bundle, else 0.', registers });
     this.ready.set(0);
     // A labelled series that first appears at 1 shows no increase() in Prometheus: start at 0.

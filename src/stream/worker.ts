@@ -99,6 +99,10 @@ export class StreamWorker {
   /** Per topic-partition: no batch is admitted before this time (the backoff after a failure). */
   private readonly retryAt = new Map<string, number>();
   private failures = 0;
+  /** When the consumer last heard from Kafka (a fetch, heartbeat or join), and whether that is recent. */
+  private lastContact = 0;
+  private kafkaUp = false;
+  private watchdog: NodeJS.Timeout | undefined;
   private joined = false;
   private running = false;
   private closing: Promise<void> | undefined;
@@ -111,7 +115,8 @@ export class StreamWorker {
       sessionTimeout: c.sessionTimeoutMs,
       heartbeatInterval: c.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
-      retry: { retries: 10 },
+      // Reconnect attempts at most 5 s apart, so that the stream resumes soon after the broker is back.
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
     });
     this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date(), deps.search);
@@ -125,6 +130,14 @@ export class StreamWorker {
       deps.metrics.consumerLag.reset();
       this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
     });
+    // Any answer from the group coordinator or a fetch counts as contact with Kafka.
+    const contact = (): void => {
+      this.lastContact = Date.now();
+      if (!this.kafkaUp) this.setKafkaUp(true);
+    };
+    this.consumer.on(this.consumer.events.HEARTBEAT, contact);
+    this.consumer.on(this.consumer.events.FETCH, contact);
+    this.consumer.on(this.consumer.events.GROUP_JOIN, contact);
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.joined = false;
       this.log.error({ event: 'consumer_crash', error: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
@@ -135,9 +148,29 @@ export class StreamWorker {
     });
   }
 
-  /** True while the consumer is in its group and running. */
+  /** True while the consumer is in its group, running, and has heard from Kafka lately. */
   isReady(): boolean {
-    return this.running && this.joined;
+    return this.running && this.joined && this.kafkaUp;
+  }
+
+  /**
+   * Kafka counts as away when the consumer has had no answer (fetch, heartbeat) for longer
+   * than the session timeout: /readyz then says not ready and qualm_kafka_up is 0, with one
+   * log line per change. kafkajs keeps reconnecting meanwhile; the worker stays up.
+   */
+  private setKafkaUp(up: boolean): void {
+    this.kafkaUp = up;
+    this.deps.metrics.kafkaUp.set(up ? 1 : 0);
+    if (up) this.log.info({ event: 'kafka_up' }, 'Kafka answers');
+    else this.log.warn({ event: 'kafka_down', silentMs: Date.now() - this.lastContact }, 'no answer from Kafka for longer than the session timeout; not ready until it answers again');
+  }
+
+  private watchKafka(): void {
+    const limit = Math.max(this.deps.config.sessionTimeoutMs, 3 * this.deps.config.heartbeatIntervalMs);
+    this.watchdog = setInterval(() => {
+      if (this.kafkaUp && Date.now() - this.lastContact > limit) this.setKafkaUp(false);
+    }, 1000);
+    this.watchdog.unref();
   }
 
   /** Creates missing topics (where the cluster allows it), connects and starts consuming. */
@@ -148,6 +181,7 @@ export class StreamWorker {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [c.inputTopic], fromBeginning: c.fromBeginning });
     this.running = true;
+    this.watchKafka();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -346,6 +380,7 @@ export class StreamWorker {
     this.closing ??= (async () => {
       const wasRunning = this.running;
       this.running = false;
+      clearInterval(this.watchdog);
       this.deps.metrics.ready.set(0);
       await runSteps(
         [
