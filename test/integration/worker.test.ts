@@ -403,3 +403,30 @@ test('a new bundle goes live without a restart; corrupted and mismatched ones ar
     rmSync(staging, { recursive: true, force: true });
   }
 });
+
+test('a publish the broker refuses commits nothing: the partition is rewound and retried with backoff, and once the topic accepts again every input is scored exactly once', { timeout: 240_000 }, async () => {
+  const { t, env } = await setup();
+  // The scores topic refuses every score record (each is ~1 KB) until its limit is raised.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: t.scores, configEntries: [{ name: 'max.message.bytes', value: '200' }] }] });
+    const n = 500;
+    await produce(kafka, t.input, goodMessages(n, 'r'));
+    const w = await startWorker(env);
+    await waitFor(() => (w.log().match(/"event":"batch_failed"/g) ?? []).length >= 2, 'two failed publishes', 120_000);
+    assert.ok(await committedOffset(kafka, t.group, t.input) <= 0, 'nothing committed while publishing fails');
+    assert.match(w.log(), /"retryInMs":\d+/);
+    assert.equal(w.child.exitCode, null, 'the worker stays up');
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: t.scores, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }] });
+    await waitFor(async () => (await committedOffset(kafka, t.group, t.input)) === n, 'everything committed', 120_000);
+    const scores = await reader(t.scores);
+    await scores.waitForCount(n, 'scores');
+    const offsets = scores.json<ScoreRecord>().map((r) => r.source.offset);
+    assert.equal(new Set(offsets).size, n, 'every input scored');
+    assert.equal(offsets.length, n, 'and once: the refused requests wrote nothing');
+    assert.match(await w.metrics(), /^qualm_messages_consumed_total\{topic="[^"]+"\} 500$/m);
+  } finally {
+    await admin.disconnect();
+  }
+});
