@@ -98,7 +98,10 @@ test('stages() types four stages end to end, and a job of the wrong depth is ref
     () => Promise.resolve(1),
     (n: number) => Promise.resolve(`${n + 1}`),
     (s: string) => Promise.resolve([s]),
-    async (a: string[]) => void seen.push(a),
+    (a: string[]) => {
+      seen.push(a);
+      return Promise.resolve();
+    },
   );
   const p = new Pipeline(10);
   await p.admit({ size: 1, stages: four, dropped: () => false, failed: () => undefined });
