@@ -333,7 +333,7 @@ export class StreamWorker {
   /**
    * A job failed (inference, search, publish or commit; never an input, which goes to the DLQ):
    * nothing of it is committed. Its partition's later jobs are dropped, the partition is rewound
-   * to the job's first offset and read again after a backoff. A rebalance rewinds by itself.
+   * to the job's first offset and read again after a backoff (none when the group is rebalancing).
    * After MAX_CONSECUTIVE_FAILURES the worker gives up (onFatal: the process exits, and its
    * supervisor restarts it).
    */
@@ -349,14 +349,14 @@ export class StreamWorker {
     this.retryAt.set(key, Date.now() + backoff);
     this.log.error(
       { event: 'batch_failed', topic: batch.topic, partition: batch.partition, fromOffset: first, failures: this.failures, retryInMs: Math.round(backoff), rebalance, error: describeError(err) },
-      'publishing a batch failed; nothing of it is committed, and it will be read again',
+      'a batch failed; nothing of it is committed, and it will be read again',
     );
-    if (!rebalance) {
-      try {
-        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first });
-      } catch (seekErr) {
-        this.log.warn({ event: 'seek_failed', error: describeError(seekErr) }, 'could not rewind the partition; the next rebalance or restart will');
-      }
+    // Always rewound, a rebalance error too: fetching has moved past this job, and a later
+    // job's commit must not step over it (a rejoin would rewind as well; a seek then is harmless).
+    try {
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first });
+    } catch (seekErr) {
+      this.log.warn({ event: 'seek_failed', error: describeError(seekErr) }, 'could not rewind the partition; the next rebalance or restart will');
     }
     if (this.failures >= MAX_CONSECUTIVE_FAILURES) {
       this.deps.onFatal?.(err instanceof Error ? err : new Error(describeError(err)));
