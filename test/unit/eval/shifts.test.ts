@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateEmbeddings, renderReport, type EncodedSets } from '../../../src/eval/index.js';
-import { normalizeRows } from '../../../src/encoder/index.js';
 import { seededRandom } from '../../../src/util/random.js';
+import { blobs } from '../../helpers/blobs.js';
 
 const DIM = 16;
 
-/** Unit rows around class centres, every row moved by `shift` along the first axis. */
-function blobs(n: number, centres: readonly Float32Array[], spread: number, rnd: () => number, shift = 0): { x: Float32Array; y: Uint8Array } {
-  const x = new Float32Array(n * DIM);
-  const y = new Uint8Array(n);
-  const g = (): number => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
-  for (let i = 0; i < n; i++) {
-    const c = i % centres.length;
-    y[i] = c;
-    for (let d = 0; d < DIM; d++) x[i * DIM + d] = ((centres[c] as Float32Array)[d] as number) + spread * g() + (d === 0 ? shift : 0);
-  }
-  return { x: normalizeRows(x, DIM), y };
-}
 
 test('the OOD rule on held-out data and the shifted sets, through real bundles: stronger shifts are flagged more and detected better', async () => {
   const rnd = seededRandom(31);

@@ -1,26 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FlagRules, ThresholdPolicy, beyondReferences, oodMeasureOf, oodPercentileOf, type Signals } from '../../../src/scoring/index.js';
+import { FlagRules, ThresholdPolicy, beyondReferences, oodMeasureOf, oodPercentileOf } from '../../../src/scoring/index.js';
+import { signalsAt } from '../../helpers/signals.js';
 import { gaussian, seededRandom } from '../../../src/util/random.js';
 
-const sig = (densityPercentile: number, mahalanobisPercentile: number | null): Signals => ({
-  meanKnnDistance: 0.2,
-  kthKnnDistance: 0.3,
-  densityPercentile,
-  relativeDensity: 1,
-  relativeDensityPercentile: densityPercentile,
-  labelAgreement: 0.9,
-  labelEntropy: 0.1,
-  kthKnnPercentile: densityPercentile,
-  labelMargin: 0.9,
-  reverseNeighborConsistency: null,
-  mahalanobisPercentile,
-  relativeMahalanobisPercentile: mahalanobisPercentile,
-  modelConfidence: null,
-  modelEntropy: null,
-  modelNeighborAgreement: null,
-  modelPredictionUsed: null,
-});
+const sig = signalsAt;
 
 /** The standard normal CDF (Abramowitz-Stegun 26.2.17, |error| < 7.5e-8). */
 function phi(x: number): number {

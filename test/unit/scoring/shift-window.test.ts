@@ -1,26 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FlagRules, SHIFT_MIN_MEAN, ShiftWindow, ThresholdPolicy, explain, type Signals } from '../../../src/scoring/index.js';
+import { FlagRules, SHIFT_MIN_MEAN, ShiftWindow, ThresholdPolicy, explain } from '../../../src/scoring/index.js';
+import { signalsAt } from '../../helpers/signals.js';
 import { seededRandom } from '../../../src/util/random.js';
 
-const sig = (densityPercentile: number, mahalanobisPercentile: number | null = null): Signals => ({
-  meanKnnDistance: 0.2,
-  kthKnnDistance: 0.3,
-  densityPercentile,
-  relativeDensity: 1,
-  relativeDensityPercentile: densityPercentile,
-  labelAgreement: 0.9,
-  labelEntropy: 0.1,
-  kthKnnPercentile: densityPercentile,
-  labelMargin: 0.9,
-  reverseNeighborConsistency: null,
-  mahalanobisPercentile,
-  relativeMahalanobisPercentile: mahalanobisPercentile,
-  modelConfidence: null,
-  modelEntropy: null,
-  modelNeighborAgreement: null,
-  modelPredictionUsed: null,
-});
+const sig = signalsAt;
 
 test('the window threshold: at least SHIFT_MIN_MEAN, and above the in-distribution bound 1/2 + 5/sqrt(12 n) for short windows', () => {
   assert.equal(new ShiftWindow(200).threshold, SHIFT_MIN_MEAN);
