@@ -54,6 +54,19 @@ const sortedFinite = z
   .min(2)
   .refine((a) => a.every((v, i) => i === 0 || (a[i - 1] as number) <= v), 'must be ascending');
 
+/** A logistic model over named features, standardised, with an isotonic map to predicted accuracy. */
+const logisticFields = {
+  features: z.array(z.string().min(1)).min(1),
+  mean: z.array(finite),
+  scale: z.array(finite.positive()),
+  weights: z.array(finite),
+  bias: finite,
+  /** Predicted accuracy at ascending raw scores, interpolated linearly between knots. */
+  isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
+  /** How the fit went, for people: split sizes, the probe's held-out accuracy, ... */
+  fit: z.record(z.string(), z.unknown()),
+};
+
 /**
  * A combination of the signals fitted at build time on a held-out labelled split of the
  * references: a logistic regression of the downstream probe's error on standardised
@@ -62,15 +75,7 @@ const sortedFinite = z
 export const combinationSchema = z
   .object({
     kind: z.literal('logistic'),
-    features: z.array(z.string().min(1)).min(1),
-    mean: z.array(finite),
-    scale: z.array(finite.positive()),
-    weights: z.array(finite),
-    bias: finite,
-    /** Predicted accuracy at ascending raw scores, interpolated linearly between knots. */
-    isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
-    /** How the fit went, for people: split sizes, the probe's held-out accuracy, ... */
-    fit: z.record(z.string(), z.unknown()),
+    ...logisticFields,
     /**
      * The combination with the downstream model's signals beside these (scoring/model-signals.ts),
      * for samples that carry a `prediction`; the one above scores the others. Its uncertainty is
@@ -78,16 +83,7 @@ export const combinationSchema = z
      * Optional: bundles without it, and loaders before it (which drop it), score as before.
      */
     with_model: z
-      .object({
-        features: z.array(z.string().min(1)).min(1),
-        mean: z.array(finite),
-        scale: z.array(finite.positive()),
-        weights: z.array(finite),
-        bias: finite,
-        isotonic: z.object({ x: z.array(finite).min(1), y: z.array(z.number().min(0).max(1)).min(1) }),
-        score_quantiles: sortedFinite,
-        fit: z.record(z.string(), z.unknown()),
-      })
+      .object({ ...logisticFields, score_quantiles: sortedFinite })
       .refine((c) => c.mean.length === c.features.length && c.scale.length === c.features.length && c.weights.length === c.features.length, {
         message: 'with_model: mean, scale and weights need one value per feature',
       })
