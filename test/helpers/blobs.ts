@@ -15,3 +15,16 @@ export function blobs(n: number, centres: readonly Float32Array[], spread: numbe
   }
   return { x: normalizeRows(x, dim), y };
 }
+
+/** The small, fast evaluation settings the blob tests run `evaluateEmbeddings` with (4 classes). */
+export const BLOB_EVAL_SETTINGS = {
+  setup: 'blobs',
+  labelNames: ['0', '1', '2', '3'],
+  k: 10,
+  densityWeight: 0.9,
+  efSearch: 50,
+  probe: { epochs: 5, batchSize: 64, learningRate: 0.05, weightDecay: 1e-4, seed: 1 },
+  gmm: { components: 4, maxIter: 20, tol: 1e-4, varianceFloor: 1e-6, kmeansIter: 5, seed: 1 },
+  // A fifth of the references held out: enough for these tests' fit (build-index asks for 200).
+  combinationFit: { minHeldOut: 100 },
+} as const;

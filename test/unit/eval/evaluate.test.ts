@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { PROBABILITY_SCORES, SCORE_NAMES, auroc, evaluateEmbeddings, roundResult, type EncodedSets, type EvaluationInput } from '../../../src/eval/index.js';
 import { normalizeRows } from '../../../src/encoder/index.js';
 import { seededRandom } from '../../../src/util/random.js';
-import { blobs } from '../../helpers/blobs.js';
+import { BLOB_EVAL_SETTINGS, blobs } from '../../helpers/blobs.js';
 
 const DIM = 16;
 
@@ -24,20 +24,12 @@ test('evaluateEmbeddings builds real bundles and reports every score, metric and
   const phases = new Set<string>();
   const detail = await evaluateEmbeddings(
     {
-      setup: 'blobs',
+      ...BLOB_EVAL_SETTINGS,
       dim: DIM,
       encoders,
       refIds: Array.from({ length: 800 }, (_, i) => `r${i}`),
       refLabels: ref.y,
       testLabels: test.y,
-      labelNames: ['0', '1', '2', '3'],
-      k: 10,
-      densityWeight: 0.9,
-      efSearch: 50,
-      probe: { epochs: 5, batchSize: 64, learningRate: 0.05, weightDecay: 1e-4, seed: 1 },
-      gmm: { components: 4, maxIter: 20, tol: 1e-4, varianceFloor: 1e-6, kmeansIter: 5, seed: 1 },
-      // 160 of 800 references held out: enough for this test's fit (build-index asks for 200).
-      combinationFit: { minHeldOut: 100 },
     },
     { onProgress: (phase) => phases.add(phase) },
   );

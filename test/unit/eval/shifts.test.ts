@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateEmbeddings, renderReport, type EncodedSets } from '../../../src/eval/index.js';
 import { seededRandom } from '../../../src/util/random.js';
-import { blobs } from '../../helpers/blobs.js';
+import { BLOB_EVAL_SETTINGS, blobs } from '../../helpers/blobs.js';
 
 const DIM = 16;
 
@@ -17,19 +17,12 @@ test('the OOD rule on held-out data and the shifted sets, through real bundles: 
   const sets = [1, 2, 4].map((shift, s) => ({ family: 'push', severity: s + 1, level: `shift ${shift}`, embeddings: blobs(300, centres, 0.5, seededRandom(40 + s), shift).x }));
   const encoders: EncodedSets[] = [{ name: 'a', sha256: 'a'.repeat(64), ref: ref.x, test: testSet.x, ood: null }];
   const detail = await evaluateEmbeddings({
-    setup: 'blobs',
+    ...BLOB_EVAL_SETTINGS,
     dim: DIM,
     encoders,
     refIds: Array.from({ length: 1200 }, (_, i) => `r${i}`),
     refLabels: ref.y,
     testLabels: testSet.y,
-    labelNames: ['0', '1', '2', '3'],
-    k: 10,
-    densityWeight: 0.9,
-    efSearch: 50,
-    probe: { epochs: 5, batchSize: 64, learningRate: 0.05, weightDecay: 1e-4, seed: 1 },
-    gmm: { components: 4, maxIter: 20, tol: 1e-4, varianceFloor: 1e-6, kmeansIter: 5, seed: 1 },
-    combinationFit: { minHeldOut: 100 },
     flagging: { flagThreshold: 0.9, oodRule: true, oodPercentile: 0.95, shiftWindow: 50 },
     shifts: { kind: 'image', rows, sets },
   });
