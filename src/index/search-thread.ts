@@ -7,6 +7,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import hnswlib from 'hnswlib-node';
+import { searchShards } from './shard-search.js';
 import type { SearchLoad, SearchQuery, SearchReply, SearchRequest } from './search-protocol.js';
 
 const port = parentPort;
@@ -40,37 +41,11 @@ function search(req: SearchQuery): void {
   const rows = new Int32Array(req.n * m);
   const dist = new Float32Array(req.n * m);
   const q = new Array<number>(dim);
-  const candRows: number[] = [];
-  const candDist: number[] = [];
   for (let i = 0; i < req.n; i++) {
     for (let d = 0; d < dim; d++) q[d] = req.data[i * dim + d] as number;
-    const off = i * m;
-    if (shards.length === 1) {
-      const res = (shards[0] as hnswlib.HierarchicalNSW).searchKnn(q, m);
-      for (let j = 0; j < m; j++) {
-        rows[off + j] = res.neighbors[j] as number;
-        dist[off + j] = Math.max(0, res.distances[j] as number);
-      }
-      continue;
-    }
-    // Several shards: the k nearest of every shard, then the k nearest of all.
-    candRows.length = 0;
-    candDist.length = 0;
-    for (const index of shards) {
-      const mk = Math.min(req.k, index.getCurrentCount());
-      if (mk <= 0) continue;
-      const res = index.searchKnn(q, mk);
-      for (let j = 0; j < res.neighbors.length; j++) {
-        candRows.push(res.neighbors[j] as number);
-        candDist.push(res.distances[j] as number);
-      }
-    }
-    const order = candDist.map((_, c) => c).sort((a, b) => (candDist[a] as number) - (candDist[b] as number));
-    for (let j = 0; j < m; j++) {
-      const c = order[j] as number;
-      rows[off + j] = candRows[c] as number;
-      dist[off + j] = Math.max(0, candDist[c] as number);
-    }
+    const found = searchShards(shards, q, m);
+    rows.set(found.rows, i * m);
+    dist.set(found.distances, i * m);
   }
   reply({ type: 'found', id: req.id, m, rows, dist }, [rows.buffer, dist.buffer]);
 }

@@ -1,5 +1,6 @@
 import type hnswlib from 'hnswlib-node';
 import type { BundleManifest, Combination } from './manifest.js';
+import { searchShards } from './shard-search.js';
 import type { GaussianStats, Neighbors, ReferenceStats } from './types.js';
 
 /**
@@ -76,26 +77,8 @@ export class IndexSnapshot {
    * A sharded bundle asks every shard for its k nearest and keeps the k nearest of all.
    */
   search(vector: ArrayLike<number>, k: number = this.stats.k): Neighbors {
-    const q = Array.from(vector);
-    const allRows: number[] = [];
-    const allDist: number[] = [];
-    for (const index of this.indexes) {
-      const m = Math.min(k, index.getCurrentCount());
-      if (m <= 0) continue;
-      const res = index.searchKnn(q, m);
-      for (let j = 0; j < res.neighbors.length; j++) {
-        allRows.push(res.neighbors[j] as number);
-        allDist.push(res.distances[j] as number);
-      }
-    }
-    const order = allDist
-      .map((_, i) => i)
-      .sort((a, b) => (allDist[a] as number) - (allDist[b] as number))
-      .slice(0, k);
-    return this.neighborsOf(
-      order.map((i) => allRows[i] as number),
-      order.map((i) => Math.max(0, allDist[i] as number)),
-    );
+    const { rows, distances } = searchShards(this.indexes, Array.from(vector), k);
+    return this.neighborsOf(rows, distances);
   }
 
   /** The HNSW query ef of the shards. */

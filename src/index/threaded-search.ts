@@ -101,7 +101,7 @@ export class SearchThread {
     });
     const out: (Neighbors | null)[] = vectors.map(() => null);
     if (idx.length === 0) return out;
-    if (!this.serves(snapshot) || this.closed) {
+    if (!this.serves(snapshot)) {
       for (const i of idx) out[i] = snapshot.search(vectors[i] as Float32Array, k);
       return out;
     }
