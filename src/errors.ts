@@ -17,6 +17,8 @@ export const ErrorCodes = {
   WRONG_LENGTH: 'QUALM_WRONG_LENGTH',
   /** The feature vector holds NaN or an infinity. */
   NON_FINITE: 'QUALM_NON_FINITE',
+  /** A feature value lies outside the value range the model manifest declares (`value_range`: raw pixels 0..255 sent to a model that takes [0, 1], say). */
+  OUT_OF_RANGE: 'QUALM_OUT_OF_RANGE',
   /** The message value exceeds the configured maximum size. */
   OVERSIZE: 'QUALM_OVERSIZE',
   /** The message has no value at all (a tombstone). */

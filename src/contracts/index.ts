@@ -17,6 +17,7 @@ export {
   decodeFloat32Base64,
   encodeFloat32Base64,
   type InputSpec,
+  type ValueRange,
   type Sample,
   type SampleInput,
   type ParseResult,

@@ -34,6 +34,8 @@ export type InputSpec = MetaLimits &
       readonly inputKind: 'features';
       /** Number of feature values the encoder expects. */
       readonly inputDim: number;
+      /** The closed interval every feature value must lie in (the manifest's `value_range`); absent: any finite value. */
+      readonly valueRange?: ValueRange;
       /** Dimension of the embedding space (for `embedding` inputs). */
       readonly embeddingDim: number;
       /** Larger values are rejected as oversize. */
@@ -54,6 +56,12 @@ export type InputSpec = MetaLimits &
       readonly maxBytes: number;
     }
   );
+
+/**
+ * The closed interval `[low, high]` a model's wire feature values lie in (the model manifest's
+ * `value_range`, before its preprocessing): the demo encoder takes pixels in [0, 1].
+ */
+export type ValueRange = readonly [low: number, high: number];
 
 export type SampleInput =
   | { readonly kind: 'features'; readonly values: Float32Array }
@@ -99,6 +107,7 @@ export const INPUT_ERROR_CODES = [
   ErrorCodes.OVERSIZE,
   ErrorCodes.BAD_JSON,
   ErrorCodes.NON_FINITE,
+  ErrorCodes.OUT_OF_RANGE,
   ErrorCodes.BAD_SCHEMA,
   ErrorCodes.MISSING_ID,
   ErrorCodes.WRONG_LENGTH,
@@ -194,7 +203,38 @@ export function encodeFloat32Base64(values: ArrayLike<number>): string {
   return bytes.toString('base64');
 }
 
-function toVector(field: string, raw: unknown, expected: number): Float32Array | ParseResult {
+/** A float32 value as a short decimal (183, 0.1, 1.5e-7), for messages. */
+function showValue(v: number): string {
+  return String(Number(v.toPrecision(7)));
+}
+
+/**
+ * Why `values` (all finite) is refused for its value `values[at]`, outside `range`: the index,
+ * the value and the range, and a hint when the whole vector looks like raw 0..255 pixels sent
+ * to a model that takes a unit range (the classic forgotten division by 255). Runs only on the
+ * failure path, so the extra pass over the values costs the good samples nothing.
+ */
+function outOfRange(field: string, values: Float32Array, at: number, range: ValueRange): ParseResult {
+  const [lo, hi] = range;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const pixels = lo >= -1 && hi <= 1 && min >= 0 && max > 1 && max <= 255;
+  const hint = pixels ? `; the values run ${showValue(min)}..${showValue(max)}, like raw 0..255 pixels: ${lo === 0 && hi === 1 ? 'divide them by 255' : `scale them into [${lo}, ${hi}]`} before sending` : '';
+  return fail(ErrorCodes.OUT_OF_RANGE, `${field}[${at}] is ${showValue(values[at] as number)}, outside the model's value range [${lo}, ${hi}]${hint}`);
+}
+
+/**
+ * The values of `raw` (a number array, or base64 of little-endian float32) as float32, when
+ * there are `expected` of them, all finite and, with a `range`, inside it. The range is checked
+ * in the same single pass as finiteness, against its bounds rounded to float32 (the values are
+ * compared as the model gets them, so a declared 0.1 admits the float32 0.1).
+ */
+function toVector(field: string, raw: unknown, expected: number, range?: ValueRange): Float32Array | ParseResult {
   let values: Float32Array;
   if (Array.isArray(raw)) {
     values = new Float32Array(raw.length);
@@ -220,10 +260,14 @@ function toVector(field: string, raw: unknown, expected: number): Float32Array |
   if (values.length !== expected) {
     return fail(ErrorCodes.WRONG_LENGTH, `${field} has ${values.length} values, the model expects ${expected}`);
   }
+  const lo = range === undefined ? -Infinity : Math.fround(range[0]);
+  const hi = range === undefined ? Infinity : Math.fround(range[1]);
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
+    const v = values[i] as number;
+    if (!Number.isFinite(v)) {
       return fail(ErrorCodes.NON_FINITE, `${field}[${i}] is not a finite number`);
     }
+    if (v < lo || v > hi) return outOfRange(field, values, i, range as ValueRange);
   }
   return values;
 }
@@ -335,7 +379,7 @@ export function parseSample(value: Buffer | null, key: Buffer | null, spec: Inpu
     return { ok: true, doc, sample: { ...base, input: { kind: 'image', bytes: Buffer.from(b64, 'base64') } } };
   }
   if ((kind === 'features' || kind === 'features_b64') && spec.inputKind === 'features') {
-    const v = toVector(`input.${kind}`, input[kind], spec.inputDim);
+    const v = toVector(`input.${kind}`, input[kind], spec.inputDim, spec.valueRange);
     if (!(v instanceof Float32Array)) return v;
     return { ok: true, doc, sample: { ...base, input: { kind: 'features', values: v } } };
   }

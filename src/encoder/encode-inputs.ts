@@ -1,4 +1,4 @@
-import type { InputSpec, SampleInput } from '../contracts/index.js';
+import type { InputSpec, SampleInput, ValueRange } from '../contracts/index.js';
 import { preprocessImages } from './image-preprocess.js';
 import type { ImageSpec } from './model-manifest.js';
 import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
@@ -25,6 +25,8 @@ export interface InputEncoder extends TextEmbedding {
   readonly hasEmbedded?: boolean;
   /** The distance its embeddings are compared by (OnnxEncoder has it; absent: cosine). */
   readonly metric?: 'cosine' | 'l2' | 'ip';
+  /** A features model's declared range of wire values (the manifest's value_range; OnnxEncoder has it); absent: any finite value. */
+  readonly valueRange?: ValueRange | undefined;
 }
 
 /** An input the encoder stage refused (an undecodable image, say): its DLQ code and a readable message. */
@@ -84,12 +86,13 @@ async function embedIsolating(
   return out;
 }
 
-/** What parseSample accepts for this encoder: its input kind (and `embedding` inputs). */
+/** What parseSample accepts for this encoder: its input kind (and `embedding` inputs), and a features model's value range. */
 export function inputSpecFor(encoder: InputEncoder, maxBytes: number): InputSpec {
   const metric = encoder.metric ?? 'cosine';
   if (encoder.inputKind === 'text') return { inputKind: 'text', embeddingDim: encoder.dim, maxBytes, metric };
   if (encoder.inputKind === 'image') return { inputKind: 'image', embeddingDim: encoder.dim, maxBytes, metric };
-  return { inputKind: 'features', inputDim: encoder.inputDim, embeddingDim: encoder.dim, maxBytes, metric };
+  const range = encoder.valueRange;
+  return { inputKind: 'features', inputDim: encoder.inputDim, embeddingDim: encoder.dim, maxBytes, metric, ...(range === undefined ? {} : { valueRange: range }) };
 }
 
 /**

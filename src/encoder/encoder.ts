@@ -183,6 +183,11 @@ export class OnnxEncoder {
     return this.manifest.metric;
   }
 
+  /** A features model's declared range of wire values (the manifest's value_range), checked by parseSample; undefined when it declares none, and for image and text models. */
+  get valueRange(): readonly [number, number] | undefined {
+    return this.manifest.input_kind === 'features' ? this.manifest.input.value_range : undefined;
+  }
+
   /** The image model's manifest (for the image preprocessing); undefined for features and text models. */
   get imageSpec(): ImageSpec | undefined {
     return this.manifest.input_kind === 'image' ? this.manifest : undefined;

@@ -2,6 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ErrorCodes, QualmError, describeError } from '../errors.js';
 
+/**
+ * The closed interval `[low, high]` that a features model's wire values lie in (before its
+ * preprocessing): two finite numbers, low below high. A sample with a value outside it goes to
+ * the DLQ as QUALM_OUT_OF_RANGE (raw 0..255 pixels sent to a model that takes [0, 1], say).
+ */
+export const valueRangeSchema = z
+  .tuple([z.number(), z.number()])
+  .refine(([lo, hi]) => lo < hi, { message: 'expected [low, high] with low below high' })
+  .describe('The closed interval [low, high] every wire feature value must lie in, before preprocess (e.g. [0, 1] for pixels already divided by 255); a sample with a value outside goes to the DLQ as QUALM_OUT_OF_RANGE. Absent: any finite value.');
+
 /** A model that takes a fixed-length feature vector (e.g. pixels) and returns the embedding. */
 export const featuresManifestSchema = z.object({
   name: z.string().min(1),
@@ -12,6 +22,8 @@ export const featuresManifestSchema = z.object({
   output_name: z.string().min(1),
   dim: z.number().int().positive(),
   normalized: z.boolean(),
+  /** The range of the feature values a sample may carry (format 2's `input.value_range`). */
+  value_range: valueRangeSchema.optional(),
 });
 
 /**
@@ -191,6 +203,7 @@ export const featuresManifestV2Schema = z
       name: z.string().min(1).describe('The ONNX input the rows are fed to.'),
       dtype: z.enum(TENSOR_DTYPES).default('float32').describe('Element type of the input tensor; uint8 values are rounded and clamped to 0..255. Default float32.'),
       shape: shapeSchema.describe('e.g. [-1, 784], or [-1, 1, 28, 28] when the model wants the features reshaped.'),
+      value_range: valueRangeSchema.optional(),
     }),
     preprocess: featuresPreprocessSchema.default({ scale: 1, mean: 0, std: 1 }).describe('(x * scale - mean) / std per feature, before the run; the wire features are the raw values.'),
   })
@@ -277,7 +290,7 @@ export function upgradeManifest(m: ModelManifest): ModelSpec {
       name: m.name,
       version: m.version,
       input_kind: 'features',
-      input: { name: m.input_name, dtype: 'float32', shape: [-1, m.input_dim] },
+      input: { name: m.input_name, dtype: 'float32', shape: [-1, m.input_dim], ...(m.value_range === undefined ? {} : { value_range: m.value_range }) },
       preprocess: { scale: 1, mean: 0, std: 1 },
       output: { name: m.output_name, pooling: 'none', normalized: m.normalized },
       dim: m.dim,

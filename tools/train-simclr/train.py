@@ -432,6 +432,7 @@ def main():
         "output_name": "embedding",
         "dim": EMB_DIM,
         "normalized": True,
+        "value_range": [0, 1],
         "preprocess": "pixels/255",
         "trained_on": "fashion-mnist train (60000, labels unused)" if not args.subset
         else f"fashion-mnist train (first {args.subset}, labels unused)",

@@ -99,6 +99,7 @@ test('every kind of bad input gets its own code', () => {
   assert.equal(code(buf({ id: 'x', input: { features: [1, null, 2, 3] } })), 'QUALM_NON_FINITE');
   assert.equal(code(buf({ id: 'x', input: { features_b64: encodeFloat32Base64([1, NaN, 2, 3]) } })), 'QUALM_NON_FINITE');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3] } })), 'QUALM_WRONG_LENGTH');
+  assert.equal(code(buf({ id: 'x', input: { features: [0, 1, 2, 0.5] } }), null, { ...spec, valueRange: [0, 1] }), 'QUALM_OUT_OF_RANGE');
   assert.equal(code(buf({ input: { features: [1, 2, 3, 4] } })), 'QUALM_MISSING_ID');
   assert.equal(code(buf({ id: 'x', input: { features: [1, 2, 3, 4] }, pad: 'y'.repeat(400) })), 'QUALM_OVERSIZE');
   assert.equal(code(buf([1, 2])), 'QUALM_BAD_SCHEMA');
@@ -119,6 +120,42 @@ test('every kind of bad input gets its own code', () => {
   // INPUT_ERROR_CODES (the DLQ codes the metrics export from the start) is exactly this set and
   // the image codes, which the image preprocessing gives (test/unit/encoder/image-preprocess.test.ts).
   assert.deepEqual([...seen, ...IMAGE_ERROR_CODES].sort(), [...INPUT_ERROR_CODES].sort());
+});
+
+test('regression: raw 0..255 pixels sent to a model that declares [0, 1] go to the DLQ as QUALM_OUT_OF_RANGE (they were scored as confident)', () => {
+  const unit: InputSpec = { ...spec, valueRange: [0, 1] };
+  const failure = (input: Record<string, unknown>, s: InputSpec = unit): string => {
+    const r = parseSample(buf({ id: 'p', input }), null, s);
+    assert.ok(!r.ok, JSON.stringify(input));
+    assert.equal(r.code, 'QUALM_OUT_OF_RANGE');
+    return r.message;
+  };
+  // The index, the value, the range, and the hint, on both the JSON array and the base64 fast path.
+  const hint = /input\.features\[1\] is 183, outside the model's value range \[0, 1\]; the values run 0\.\.255, like raw 0\.\.255 pixels: divide them by 255 before sending$/;
+  assert.match(failure({ features: [0, 183, 255, 12] }), hint);
+  assert.match(failure({ features_b64: encodeFloat32Base64([0, 183, 255, 12]) }), new RegExp(hint.source.replace('input\\.features', 'input\\.features_b64')));
+  // Below the range, or far above 255: no pixel hint.
+  assert.equal(failure({ features: [0.5, -0.25, 0, 1] }), "input.features[1] is -0.25, outside the model's value range [0, 1]");
+  assert.equal(failure({ features: [0.5, 300, 0, 1] }), "input.features[1] is 300, outside the model's value range [0, 1]");
+  // Another unit-size range gets a hint that names it.
+  assert.match(failure({ features: [0, 1, 2, 200] }, { ...spec, valueRange: [-1, 1] }), /input\.features\[2\] is 2, .*\[-1, 1\]; .*scale them into \[-1, 1\] before sending$/);
+  assert.equal(failure({ features: [10, 5, 300, 0] }, { ...spec, valueRange: [0, 255] }), "input.features[2] is 300, outside the model's value range [0, 255]");
+
+  // In range: the bounds themselves are inside (closed), on both paths.
+  for (const input of [{ features: [0, 1, 0.5, 0.1] }, { features_b64: encodeFloat32Base64([0, 1, 0.5, 0.1]) }]) {
+    const r = parseSample(buf({ id: 'p', input }), null, unit);
+    assert.ok(r.ok && r.sample.input.kind === 'features');
+  }
+  // Bounds are compared as float32, as the values are: a declared 0.1 admits the float32 0.1 (0.10000000149...).
+  const tenth: InputSpec = { ...spec, valueRange: [-0.1, 0.1] };
+  assert.ok(parseSample(buf({ id: 'p', input: { features: [0.1, -0.1, 0, 0.05] } }), null, tenth).ok);
+  assert.ok(parseSample(buf({ id: 'p', input: { features_b64: encodeFloat32Base64([0.1, -0.1, 0, 0.05]) } }), null, tenth).ok);
+  assert.equal(failure({ features: [0.1001, 0, 0, 0] }, tenth), "input.features[0] is 0.1001, outside the model's value range [-0.1, 0.1]");
+  // Without a range, any finite value passes as before; NaN is still QUALM_NON_FINITE with a range.
+  assert.ok(parseSample(buf({ id: 'p', input: { features: [0, 183, 255, 12] } }), null, spec).ok);
+  assert.equal(code(buf({ id: 'p', input: { features_b64: encodeFloat32Base64([0.5, NaN, 0, 0]) } }), null, unit), 'QUALM_NON_FINITE');
+  // The range bounds features, not an upstream embedding.
+  assert.ok(parseSample(buf({ id: 'p', input: { embedding: [5, 0, 0] } }), null, unit).ok);
 });
 
 test('failure messages are readable and specific', () => {

@@ -89,6 +89,10 @@ test('features go through embedAll; no encoder call when every input is an embed
 test('inputSpecFor follows the encoder kind', () => {
   assert.deepEqual(inputSpecFor(new FakeEncoder('text', 0), 1000), { inputKind: 'text', embeddingDim: DIM, maxBytes: 1000, metric: 'cosine' });
   assert.deepEqual(inputSpecFor(new FakeEncoder('features', 3), 1000), { inputKind: 'features', inputDim: 3, embeddingDim: DIM, maxBytes: 1000, metric: 'cosine' });
+  // A features model's value range reaches parseSample (the worker, score, build-index and the sources all take their spec from here).
+  const ranged: InputEncoder = { dim: DIM, inputDim: 4, valueRange: [0, 1], embedAll: () => Promise.resolve(new Float32Array(0)) };
+  assert.deepEqual(inputSpecFor(ranged, 10), { inputKind: 'features', inputDim: 4, embeddingDim: DIM, maxBytes: 10, metric: 'cosine', valueRange: [0, 1] });
+  assert.ok(!('valueRange' in inputSpecFor({ ...ranged, inputKind: 'text' }, 10)), 'a text model has no value range');
   // The encoder's metric decides whether an all-zero embedding input means anything.
   assert.equal(inputSpecFor({ dim: DIM, inputDim: 4, metric: 'l2', embedAll: () => Promise.resolve(new Float32Array(0)) }, 10).metric, 'l2');
   // An encoder that does not say its kind (older fakes) takes features.

@@ -266,3 +266,37 @@ test('docs/models.md names every field of the schema', () => {
   const missing = [...schemaProperties(JSON.parse(readFileSync('docs/model-manifest.schema.json', 'utf8')))].filter((p) => !new RegExp('`([a-z_]+\\.)*' + p + '`').test(doc));
   assert.deepEqual(missing, []);
 });
+
+test('value_range: format 1 at the top level and format 2 under input both read as input.value_range; the committed demo manifests take [0, 1]', async () => {
+  for (const file of ['models/fmnist-simclr.json', 'models/fmnist-simclr-seed2.json', 'models/fmnist-simclr-seed3.json']) {
+    const m = await readModelManifest(file);
+    assert.ok(m.input_kind === 'features');
+    assert.deepEqual(m.input.value_range, [0, 1], file);
+  }
+  const v1 = { name: 'x', version: '1', input_kind: 'features', input_name: 'pixels', input_dim: 4, output_name: 'e', dim: 8, normalized: true };
+  const one = parseModelManifest({ ...v1, value_range: [-1, 1] }, 'v1.json');
+  assert.ok(one.input_kind === 'features' && one.input.value_range?.join() === '-1,1');
+  const none = parseModelManifest(v1, 'v1.json');
+  assert.ok(none.input_kind === 'features' && !('value_range' in none.input), 'absent stays absent');
+  const two = parseModelManifest({ ...featuresV2, input: { ...featuresV2.input, value_range: [0, 255] } }, 'v2.json');
+  assert.ok(two.input_kind === 'features' && two.input.value_range?.join() === '0,255');
+  assert.ok(!('value_range' in (parseModelManifest(featuresV2, 'v2.json') as { input: object }).input));
+
+  const refused = (doc: unknown, field: RegExp): void => {
+    assert.throws(
+      () => parseModelManifest(doc, 'm.json'),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'QUALM_MODEL_INVALID');
+        assert.match(err.message, field);
+        return true;
+      },
+    );
+  };
+  for (const bad of [[1, 0], [0.5, 0.5], [0], [0, 1, 2], ['0', 1], [0, Infinity], [NaN, 1], 'x']) {
+    refused({ ...v1, value_range: bad }, /is invalid: value_range(\.\d)?: /);
+    refused({ ...featuresV2, input: { ...featuresV2.input, value_range: bad } }, /is invalid: input\.value_range(\.\d)?: /);
+  }
+  refused({ ...v1, value_range: [1, 0] }, /value_range: expected \[low, high\] with low below high/);
+  // Images are decoded by qualm and texts tokenized: there is no wire value for a range to bound.
+  refused({ ...imageV2, input: { ...imageV2.input, value_range: [0, 1] } }, /input: .*value_range/);
+});
