@@ -64,6 +64,30 @@ test('model init and check on the demo features encoder', () => {
   assert.deepEqual((JSON.parse(qualm('check', model).stdout) as CheckReport).normalized, { manifest: true, measured: true, matches: true });
 });
 
+test('model init --value-range writes input.value_range and model check prints it (null without one); a bad range exits 2', () => {
+  mkdirSync(join(dir, 'ranged'));
+  const model = join(dir, 'ranged', 'enc.onnx');
+  copyFileSync(join(root, 'models/fmnist-simclr.onnx'), model);
+  const init = qualm('init', model, '--value-range', '0,1');
+  assert.equal(init.status, 0, init.stderr);
+  assert.doesNotMatch(init.stderr, /fill in: input\.value_range/);
+  const doc = JSON.parse(readFileSync(join(dir, 'ranged', 'enc.json'), 'utf8')) as { input: unknown };
+  assert.deepEqual(doc.input, { name: 'pixels', dtype: 'float32', shape: [-1, 784], value_range: [0, 1] });
+  const check = qualm('check', model);
+  assert.equal(check.status, 0, check.stderr);
+  assert.deepEqual((JSON.parse(check.stdout) as { value_range: unknown }).value_range, [0, 1]);
+  const bad = qualm('init', model, '--force', '--value-range', '1,0');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--value-range takes LO,HI: two finite numbers, LO below HI/);
+  assert.match(qualm('check', model, '--value-range', '0,1').stderr, /--kind, --value-range, --out and --force are options of init/);
+  // The committed demo manifest declares [0, 1] (format 1, top level); a copy without one prints null.
+  const demo = qualm('check', join(root, 'models/fmnist-simclr.onnx'));
+  assert.equal(demo.status, 0, demo.stderr);
+  assert.deepEqual((JSON.parse(demo.stdout) as { value_range: unknown }).value_range, [0, 1]);
+  assert.equal(qualm('init', model, '--force').status, 0);
+  assert.equal((JSON.parse(qualm('check', model).stdout) as { value_range: unknown }).value_range, null);
+});
+
 test('model check on an image manifest (flat layout) of the demo encoder runs random pixels through its preprocessing', () => {
   mkdirSync(join(dir, 'image'));
   const model = join(dir, 'image', 'enc.onnx');

@@ -10,7 +10,7 @@ import { UsageError, intFlag, parseFlags } from '../args.js';
 
 export const HELP = `qualm model: write and check the manifest that tells qualm how to run an ONNX encoder
 
-Usage: qualm model init MODEL.onnx [--kind image] [--out FILE] [--force]
+Usage: qualm model init MODEL.onnx [--kind image] [--value-range LO,HI] [--out FILE] [--force]
        qualm model check MODEL.onnx [--batch B]
 
 init   opens the model with onnxruntime, prints its inputs and outputs (names, shapes, element
@@ -23,14 +23,21 @@ init   opens the model with onnxruntime, prints its inputs and outputs (names, s
        --kind image makes a 2-d input an image input of the flat layout (models that flatten
        their pixels, such as the demo encoder's [n, 784]): colour and size are guessed from
        the input width (W*W grayscale, or 3*W*W rgb) and listed to confirm.
+       --value-range LO,HI writes a features model's input.value_range: the range its wire
+       features lie in (e.g. 0,1 for pixels already divided by 255); samples with a value
+       outside go to the DLQ as QUALM_OUT_OF_RANGE.
 check  reads the manifest (errors name the field and what was expected), opens the model
        through the encoder qualm runs (which checks the manifest against the model), runs one
        batch of dummy inputs (random values of the input's shape; dummy sentences for text)
        and prints JSON: dim, the L2 norm of the rows as the model gives them (mean, min, max)
-       and whether that matches output.normalized, ms per batch, metric.
+       and whether that matches output.normalized, ms per batch, metric, and a features
+       model's value_range (null when it declares none; the dummy values are drawn inside it).
 
 Options:
   --kind K     init: image, to read a 2-d input as flattened images (default: inferred)
+  --value-range LO,HI
+               init: a features model's input.value_range (default: none, any finite value;
+               write --value-range=-1,1 when LO is negative)
   --out FILE   init: where to write the manifest (default: MODEL.json beside the model)
   --force      init: overwrite an existing manifest
   --batch B    check: rows in the dummy batch (default: 8; a fixed batch size in the manifest wins)
@@ -65,6 +72,7 @@ export function starterManifest(
   outputs: readonly DeclaredTensor[],
   tokenizer: { readonly file: string; readonly maxLength: number | null } | null,
   kind?: 'image',
+  valueRange?: readonly [number, number],
 ): StarterManifest {
   const fillIn: string[] = [];
   const byName = (re: RegExp): DeclaredTensor | undefined => inputs.find((t) => re.test(t.name) && (t.type === 'int64' || t.type === null));
@@ -81,8 +89,13 @@ export function starterManifest(
   const output = (pooling: string): Record<string, unknown> => ({ name: out.name, pooling, normalized: false });
   fillIn.push('output.normalized (written false; qualm model check measures the norm)');
   fillIn.push('metric (written cosine: the distance the model was trained for; l2 or ip otherwise)');
+  // A value range bounds features; images are decoded by qualm and texts tokenized, so there is nothing for it to bound.
+  const noRange = (what: string): void => {
+    if (valueRange !== undefined) throw new UsageError(`--value-range is for features models; this model reads as ${what}`);
+  };
 
   if (ids !== undefined && mask !== undefined) {
+    noRange('a text model');
     const types = inputs.find((t) => /token_type_ids/i.test(t.name));
     const others = inputs.filter((t) => t !== ids && t !== mask && t !== types);
     if (others.length > 0) fillIn.push(`input_names (the model also takes ${others.map((t) => t.name).join(', ')}, which qualm does not feed)`);
@@ -119,6 +132,7 @@ export function starterManifest(
   if (rank === 3) fillIn.push('output.pooling (a token output: written mean, the plain token mean; cls takes token 0)');
 
   if (input.shape.length === 4) {
+    noRange('an image model (4-d input)');
     const [, a, , d] = input.shape;
     const nhwc = !(a === 1 || a === 3) && (d === 1 || d === 3);
     const channels = nhwc ? d : a;
@@ -140,6 +154,7 @@ export function starterManifest(
     };
   }
   if (kind === 'image') {
+    noRange('an image model (--kind image)');
     if (input.shape.length !== 2) throw new UsageError(`--kind image reads a 2-d input as flattened images; ${input.name} is ${showDims(input)}`);
     const width = input.shape[1];
     const side = (v: number): number | null => (Number.isInteger(Math.sqrt(v)) ? Math.sqrt(v) : null);
@@ -165,8 +180,10 @@ export function starterManifest(
   }
   if (input.shape.length !== 2) fillIn.push(`input_kind (a ${input.shape.length}-d input ${showDims(input)}: written features; an image input is 4-d, or 2-d with layout flat)`);
   fillIn.push('preprocess (written none: scale, mean, std if the model was trained on transformed features)');
+  if (valueRange === undefined) fillIn.push('input.value_range (written none: the range the wire features lie in, e.g. [0, 1] for pixels divided by 255, so that values outside go to the DLQ; --value-range LO,HI)');
+  const range = valueRange === undefined ? {} : { value_range: [...valueRange] };
   return {
-    manifest: { ...common, input_kind: 'features', input: { name: input.name, dtype, shape }, preprocess: { scale: 1, mean: 0, std: 1 }, output: output(pooling), dim, metric: 'cosine' },
+    manifest: { ...common, input_kind: 'features', input: { name: input.name, dtype, shape, ...range }, preprocess: { scale: 1, mean: 0, std: 1 }, output: output(pooling), dim, metric: 'cosine' },
     fillIn,
   };
 }
@@ -195,7 +212,18 @@ function findTokenizer(modelPath: string): { file: string; maxLength: number | n
   return { file: 'tokenizer.json', maxLength };
 }
 
-async function init(modelPath: string, out: string | undefined, force: boolean, kind: 'image' | undefined): Promise<number> {
+/** `--value-range LO,HI` (brackets allowed: `[0,1]`) as two finite numbers, LO below HI. */
+export function valueRangeFlag(raw: string | undefined): readonly [number, number] | undefined {
+  if (raw === undefined) return undefined;
+  const parts = raw.trim().replace(/^\[(.*)\]$/, '$1').split(',');
+  const [lo, hi] = parts.map((p) => (p.trim() === '' ? NaN : Number(p)));
+  if (parts.length !== 2 || lo === undefined || hi === undefined || !Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
+    throw new UsageError(`--value-range takes LO,HI: two finite numbers, LO below HI (e.g. 0,1), got ${JSON.stringify(raw)}`);
+  }
+  return [lo, hi];
+}
+
+async function init(modelPath: string, out: string | undefined, force: boolean, kind: 'image' | undefined, valueRange: readonly [number, number] | undefined): Promise<number> {
   const target = resolve(out ?? modelManifestPath(modelPath));
   if (existsSync(target) && !force) throw new UsageError(`${target} exists; pass --force to overwrite it`);
   const session = await openSession(modelPath);
@@ -212,7 +240,7 @@ async function init(modelPath: string, out: string | undefined, force: boolean, 
   for (const t of inputs) console.log(`  ${t.name}  ${t.type ?? 'non-tensor'}  ${showDims(t)}`);
   console.log('outputs:');
   for (const t of outputs) console.log(`  ${t.name}  ${t.type ?? 'non-tensor'}  ${showDims(t)}`);
-  const starter = starterManifest(basename(modelPath).replace(/\.onnx$/i, ''), inputs, outputs, findTokenizer(modelPath), kind);
+  const starter = starterManifest(basename(modelPath).replace(/\.onnx$/i, ''), inputs, outputs, findTokenizer(modelPath), kind, valueRange);
   await writeFile(target, JSON.stringify(starter.manifest, null, 2) + '\n');
   console.log(`wrote ${target} (${String(starter.manifest.input_kind)} model)`);
   for (const f of starter.fillIn) console.error(`fill in: ${f}`);
@@ -236,6 +264,13 @@ export function dummyRows(spec: ModelSpec, n: number, width: number, seed = 1): 
   const rnd = seededRandom(seed);
   const rows = new Float32Array(n * width);
   if (spec.input_kind === 'features') {
+    const range = spec.input.value_range;
+    if (range !== undefined) {
+      // Inside the declared range, as the samples the worker accepts are.
+      const [lo, hi] = range;
+      for (let i = 0; i < rows.length; i++) rows[i] = lo + rnd() * (hi - lo);
+      return rows;
+    }
     for (let i = 0; i < rows.length; i++) rows[i] = spec.input.dtype === 'uint8' ? Math.floor(rnd() * 256) : rnd();
     return rows;
   }
@@ -294,6 +329,7 @@ async function check(modelPath: string, batchFlag: number): Promise<number> {
       name: `${spec.name}@${spec.version}`,
       input_kind: spec.input_kind,
       ...(spec.input_kind === 'text' ? { max_tokens: spec.max_tokens, pooling: spec.output.pooling } : { input_shape: spec.input.shape, input_dtype: spec.input.dtype, pooling: spec.output.pooling }),
+      ...(spec.input_kind === 'features' ? { value_range: spec.input.value_range ?? null } : {}),
       dim,
       metric: encoder.metric,
       batch: n,
@@ -319,7 +355,7 @@ export async function run(argv: string[], _config: Config): Promise<number> {
   const [sub, model, ...rest] = argv;
   if (sub !== 'init' && sub !== 'check') throw new UsageError(sub === undefined ? 'name a subcommand: init or check' : `unknown subcommand ${JSON.stringify(sub)}: init or check`);
   if (model === undefined || model.startsWith('-')) throw new UsageError(`qualm model ${sub} needs the path of an .onnx model`);
-  const { values } = parseFlags(rest, { kind: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, batch: { type: 'string' } });
+  const { values } = parseFlags(rest, { kind: { type: 'string' }, 'value-range': { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, batch: { type: 'string' } });
   if (values.help === true) {
     console.log(HELP);
     return 0;
@@ -328,8 +364,10 @@ export async function run(argv: string[], _config: Config): Promise<number> {
   if (sub === 'init') {
     if (values.batch !== undefined) throw new UsageError('--batch is an option of check');
     if (values.kind !== undefined && values.kind !== 'image') throw new UsageError(`--kind takes image (other kinds are inferred), got ${JSON.stringify(values.kind)}`);
-    return init(path, values.out, values.force === true, values.kind);
+    const valueRange = valueRangeFlag(values['value-range']);
+    if (valueRange !== undefined && values.kind === 'image') throw new UsageError('--value-range is for features models, not --kind image');
+    return init(path, values.out, values.force === true, values.kind, valueRange);
   }
-  if (values.out !== undefined || values.force !== undefined || values.kind !== undefined) throw new UsageError('--kind, --out and --force are options of init');
+  if (values.out !== undefined || values.force !== undefined || values.kind !== undefined || values['value-range'] !== undefined) throw new UsageError('--kind, --value-range, --out and --force are options of init');
   return check(path, intFlag('batch', values.batch, 8, 1));
 }

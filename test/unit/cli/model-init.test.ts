@@ -1,7 +1,7 @@
 // What `qualm model init` infers from a model's declared inputs and outputs (pure: no model is read).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dummyRows, starterManifest } from '../../../src/cli/commands/model.js';
+import { dummyRows, starterManifest, valueRangeFlag } from '../../../src/cli/commands/model.js';
 import { parseModelManifest } from '../../../src/encoder/index.js';
 
 const f32 = (name: string, ...shape: (number | string)[]) => ({ name, type: 'float32', shape });
@@ -79,4 +79,26 @@ test('--kind image reads a 2-d input as flattened images, guessing colour and si
   // A 4-d input is an image whatever --kind says; a 3-d one cannot be read as images.
   assert.equal((starterManifest('enc', [f32('pixels', 'batch', 3, 8, 8)], [f32('embedding', 'batch', 64)], null, 'image').manifest.input as Record<string, unknown>).layout, 'NCHW');
   assert.throws(() => starterManifest('enc', [f32('pixels', 'batch', 8, 8)], [f32('embedding', 'batch', 64)], null, 'image'), /--kind image reads a 2-d input/);
+});
+
+test('--value-range writes a features model\'s input.value_range (else init lists it to fill in), is refused for images and texts, and check draws its dummy rows inside it', () => {
+  const ranged = starterManifest('demo', [f32('pixels', 'N', 784)], [f32('embedding', 'N', 128)], null, undefined, [0, 1]);
+  assert.deepEqual(ranged.manifest.input, { name: 'pixels', dtype: 'float32', shape: [-1, 784], value_range: [0, 1] });
+  assert.ok(!ranged.fillIn.some((f) => f.startsWith('input.value_range')));
+  const spec = parseModelManifest(ranged.manifest, 'demo.json');
+  assert.ok(spec.input_kind === 'features' && spec.input.value_range?.join() === '0,1', 'the starter manifest reads with its range');
+  const plain = starterManifest('demo', [f32('pixels', 'N', 784)], [f32('embedding', 'N', 128)], null);
+  assert.ok(plain.fillIn.some((f) => f.startsWith('input.value_range (written none')));
+  assert.throws(() => starterManifest('vit', [f32('pixel_values', 'batch', 3, 8, 8)], [f32('o', 'batch', 4)], null, undefined, [0, 1]), /--value-range is for features models; this model reads as an image model/);
+  assert.throws(() => starterManifest('minilm', [i64('input_ids'), i64('attention_mask')], [f32('o', 'batch', 4)], null, undefined, [0, 1]), /reads as a text model/);
+  assert.throws(() => starterManifest('enc', [f32('pixels', 'batch', 784)], [f32('o', 'batch', 4)], null, 'image', [0, 1]), /reads as an image model \(--kind image\)/);
+
+  assert.deepEqual(valueRangeFlag('0,1'), [0, 1]);
+  assert.deepEqual(valueRangeFlag('[-1, 1]'), [-1, 1]);
+  assert.equal(valueRangeFlag(undefined), undefined);
+  for (const bad of ['1,0', '0,0', '0', '0,1,2', 'a,1', ',1', '0,Infinity']) assert.throws(() => valueRangeFlag(bad), /--value-range takes LO,HI: two finite numbers, LO below HI/, bad);
+
+  const wide = parseModelManifest({ ...ranged.manifest, input: { name: 'pixels', dtype: 'float32', shape: [-1, 784], value_range: [10, 12] } }, 'w.json');
+  const rows = dummyRows(wide, 4, 784);
+  assert.ok(rows.every((v) => v >= 10 && v <= 12), 'dummy features inside the declared range');
 });
