@@ -210,20 +210,23 @@ function showValue(v: number): string {
 
 /**
  * Why `values` (all finite) is refused for its value `values[at]`, outside `range`: the index,
- * the value and the range, and a hint when the whole vector looks like raw 0..255 pixels sent
- * to a model that takes a unit range (the classic forgotten division by 255). Runs only on the
- * failure path, so the extra pass over the values costs the good samples nothing.
+ * the value and the range, and a hint when the whole vector looks like raw 0..255 pixels (whole
+ * numbers from 0 to 255, some above the range) sent to a model that takes a unit range (the
+ * classic forgotten division by 255). Runs only on the failure path, so the extra pass over the
+ * values costs the good samples nothing.
  */
 function outOfRange(field: string, values: Float32Array, at: number, range: ValueRange): ParseResult {
   const [lo, hi] = range;
   let min = Infinity;
   let max = -Infinity;
+  let whole = true;
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     if (v < min) min = v;
     if (v > max) max = v;
+    if (whole && !Number.isInteger(v)) whole = false;
   }
-  const pixels = lo >= -1 && hi <= 1 && min >= 0 && max > 1 && max <= 255;
+  const pixels = whole && lo >= -1 && hi <= 1 && min >= 0 && max > hi && max <= 255;
   const hint = pixels ? `; the values run ${showValue(min)}..${showValue(max)}, like raw 0..255 pixels: ${lo === 0 && hi === 1 ? 'divide them by 255' : `scale them into [${lo}, ${hi}]`} before sending` : '';
   return fail(ErrorCodes.OUT_OF_RANGE, `${field}[${at}] is ${showValue(values[at] as number)}, outside the model's value range [${lo}, ${hi}]${hint}`);
 }

@@ -137,6 +137,7 @@ test('regression: raw 0..255 pixels sent to a model that declares [0, 1] go to t
   // Below the range, or far above 255: no pixel hint.
   assert.equal(failure({ features: [0.5, -0.25, 0, 1] }), "input.features[1] is -0.25, outside the model's value range [0, 1]");
   assert.equal(failure({ features: [0.5, 300, 0, 1] }), "input.features[1] is 300, outside the model's value range [0, 1]");
+  assert.equal(failure({ features: [0.5, 1.5, 0, 1] }), "input.features[1] is 1.5, outside the model's value range [0, 1]", 'fractions are not raw pixels');
   // Another unit-size range gets a hint that names it.
   assert.match(failure({ features: [0, 1, 2, 200] }, { ...spec, valueRange: [-1, 1] }), /input\.features\[2\] is 2, .*\[-1, 1\]; .*scale them into \[-1, 1\] before sending$/);
   assert.equal(failure({ features: [10, 5, 300, 0] }, { ...spec, valueRange: [0, 255] }), "input.features[2] is 300, outside the model's value range [0, 255]");

@@ -100,3 +100,18 @@ test('an unknown extension or a missing file is refused before reading', async (
   assert.match(await errorOf(() => readAll('topic:refs')), /topic:refs: reading a topic needs a Kafka client/);
   assert.equal(basename(tmp.dir).startsWith('qualm-sources-'), true);
 });
+
+test('a features value outside the model\'s value_range fails naming file:line, index, value and range; --skip-invalid counts it as QUALM_OUT_OF_RANGE', async () => {
+  const spec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 10_000, valueRange: [0, 1] } as const;
+  const pixels = JSON.stringify({ id: 'raw', input: { features: [0, 128, 255, 3] } });
+  const path = tmp.file('range.jsonl', `${good('a')}\n${pixels}\n${good('b')}\n`);
+  assert.equal(await errorOf(() => readAll(path, { spec })), `${path}:2: input.features[1] is 128, outside the model's value range [0, 1]; the values run 0..255, like raw 0..255 pixels: divide them by 255 before sending`);
+  const { records, skipped } = await readAll(path, { spec, skipInvalid: true });
+  assert.deepEqual(
+    records.map((r) => r.id),
+    ['a', 'b'],
+  );
+  assert.deepEqual(skipped.byReason, { QUALM_OUT_OF_RANGE: { count: 1, first: [`${path}:2`] } });
+  // Without a declared range the same file reads whole.
+  assert.equal((await readAll(path)).records.length, 3);
+});

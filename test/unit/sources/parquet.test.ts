@@ -136,3 +136,21 @@ test('a Parquet file without id, with no or two input columns, or not Parquet at
   );
   assert.match(await errorOf(() => readAll(tmp.file('junk.parquet', 'definitely not parquet'), TEXT)), /junk\.parquet: not a readable Parquet file/);
 });
+
+test('a Parquet features row outside the model\'s value_range is refused naming its row (QUALM_OUT_OF_RANGE)', async () => {
+  const spec: InputSpec = { inputKind: 'features', inputDim: 4, embeddingDim: 3, maxBytes: 10_000, valueRange: [0, 1] };
+  const path = tmp.file(
+    'range.parquet',
+    parquetFile(
+      [
+        { name: 'id', type: 'string', values: ['f0', 'f1'] },
+        { name: 'features', type: 'floats', values: [[0.5, 0.25, 0, 1], [0.5, 1.5, 0, 1]] },
+      ],
+      1,
+    ),
+  );
+  assert.equal(await errorOf(() => readAll(path, spec)), `${path}#1: input.features[1] is 1.5, outside the model's value range [0, 1]`, 'no pixel hint: 1.5 is not a whole 0..255 value');
+  const { records, byReason } = await readAll(path, spec, true);
+  assert.deepEqual(records.map((r) => r.id), ['f0']);
+  assert.deepEqual(byReason, { QUALM_OUT_OF_RANGE: { count: 1, first: [`${path}#1`] } });
+});
