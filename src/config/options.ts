@@ -200,6 +200,30 @@ export const OPTIONS = {
     description: 'Consumer group id shared by all workers of one deployment.',
     schema: nonEmpty,
   },
+  delivery: {
+    env: 'QUALM_DELIVERY',
+    default: 'at_least_once',
+    unit: 'at_least_once | exactly_once',
+    description:
+      "at_least_once: records are acknowledged, then the offsets committed; a crash re-processes at most the uncommitted jobs. exactly_once: each job's review, score and DLQ records and its consumed offsets are committed in one Kafka transaction (a transactional producer per input partition); readers of those topics must use isolation.level=read_committed.",
+    schema: z.enum(['at_least_once', 'exactly_once']),
+  },
+  transactionalIdPrefix: {
+    env: 'QUALM_TRANSACTIONAL_ID_PREFIX',
+    default: 'qualm',
+    unit: 'string',
+    description:
+      'With QUALM_DELIVERY=exactly_once: transactional ids are <prefix>-<group>-<topic>-<partition>, one per input partition, so that whichever worker owns a partition fences the one that owned it before. Grant the worker a prefixed TransactionalId ACL on <prefix>-<group>-.',
+    schema: nonEmpty,
+  },
+  transactionTimeoutMs: {
+    env: 'QUALM_TRANSACTION_TIMEOUT_MS',
+    default: '60000',
+    unit: 'ms',
+    description:
+      "With QUALM_DELIVERY=exactly_once: the broker aborts a transaction left open this long (a worker that died mid-job, if no successor takes its partition sooner). read_committed readers of the output topics wait at most this long behind it. Must not exceed the broker's transaction.max.timeout.ms (15 min by default).",
+    schema: int(1000, 900000),
+  },
   fromBeginning: {
     env: 'QUALM_FROM_BEGINNING',
     default: 'true',

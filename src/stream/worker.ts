@@ -11,6 +11,7 @@ import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
 import { chunkByBytes } from './chunk.js';
 import type { SearchStage } from '../scorer/index.js';
+import { PartitionTransactions } from './transactions.js';
 
 /** Largest produce request the worker sends (the broker default message.max.bytes is about 1 MiB). */
 export const PRODUCE_CHUNK_BYTES = 512 * 1024;
@@ -86,7 +87,10 @@ export function createPolicy(
  */
 export class StreamWorker {
   private readonly consumer: Consumer;
+  /** The at-least-once producer (idempotent, acks=all); unused with QUALM_DELIVERY=exactly_once. */
   private readonly producer: Producer;
+  /** With QUALM_DELIVERY=exactly_once: a transactional producer per input partition. */
+  private readonly transactions: PartitionTransactions | undefined;
   private readonly scorer: BatchScorer;
   private readonly log: Logger;
   private readonly drift: DriftWindow;
@@ -119,6 +123,17 @@ export class StreamWorker {
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
     });
     this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.transactions =
+      c.delivery === 'exactly_once'
+        ? new PartitionTransactions({
+            kafka: deps.kafka,
+            groupId: c.groupId,
+            idPrefix: c.transactionalIdPrefix,
+            transactionTimeoutMs: c.transactionTimeoutMs,
+            chunkBytes: PRODUCE_CHUNK_BYTES,
+            logger: this.log,
+          })
+        : undefined;
     this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date(), deps.search);
     this.pipeline = new Pipeline(c.maxInFlight);
     this.drift = new DriftWindow(c.driftWindow, c.oodPercentile);
@@ -129,6 +144,9 @@ export class StreamWorker {
       // After a rebalance this member reports lag only for the partitions it now owns.
       deps.metrics.consumerLag.reset();
       this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
+      // Partitions that moved to another member: their transactional producers are closed (the new owner fences them anyway).
+      const owned = e.payload.memberAssignment;
+      void this.transactions?.retain((topic, partition) => owned[topic]?.includes(partition) === true);
     });
     // Any answer from the group coordinator or a fetch counts as contact with Kafka.
     const contact = (): void => {
@@ -177,7 +195,8 @@ export class StreamWorker {
   async start(): Promise<void> {
     const c = this.deps.config;
     await this.ensureTopics();
-    await this.producer.connect();
+    // Exactly-once opens a transactional producer per input partition when it first gets a job of it.
+    if (this.transactions === undefined) await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [c.inputTopic], fromBeginning: c.fromBeginning });
     this.running = true;
@@ -281,28 +300,48 @@ export class StreamWorker {
     if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
     if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, messages: out.scores });
     if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, messages: out.dlq });
-    const endProduce = m.time('produce');
-    try {
-      // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
-      for (const { topic, messages: records } of topicMessages) {
-        for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) {
-          await this.producer.send({ topic, messages: chunk, acks: -1 });
-        }
-      }
-    } catch (err) {
-      m.produceErrors.inc();
-      throw err;
-    }
-    endProduce();
-
     const last = (messages[messages.length - 1] as InMessage).offset;
-    const endCommit = m.time('commit');
-    // Through the batch payload, not consumer.commitOffsets(): the latter silently skips the
-    // commit once stop() has begun, which would drop the commit of a job being drained.
-    await payload.commitOffsetsIfNecessary({
-      topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
-    });
-    endCommit();
+    const offset = (BigInt(last) + 1n).toString();
+    if (this.transactions !== undefined) {
+      // One transaction: the records and the consumed offset become visible to read_committed readers together.
+      const endProduce = m.time('produce');
+      let endCommit: (() => unknown) | undefined;
+      try {
+        await this.transactions.commit(
+          { records: topicMessages, input: { topic: batch.topic, partition: batch.partition, offset } },
+          {
+            produced: () => {
+              endProduce();
+              endCommit = m.time('commit');
+            },
+          },
+        );
+      } catch (err) {
+        m.produceErrors.inc();
+        throw err;
+      }
+      endCommit?.();
+    } else {
+      const endProduce = m.time('produce');
+      try {
+        // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
+        for (const { topic, messages: records } of topicMessages) {
+          for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) {
+            await this.producer.send({ topic, messages: chunk, acks: -1 });
+          }
+        }
+      } catch (err) {
+        m.produceErrors.inc();
+        throw err;
+      }
+      endProduce();
+
+      const endCommit = m.time('commit');
+      // Through the batch payload, not consumer.commitOffsets(): the latter silently skips the
+      // commit once stop() has begun, which would drop the commit of a job being drained.
+      await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
+      endCommit();
+    }
     this.failures = 0;
     this.retryAt.delete(`${batch.topic}/${batch.partition}`);
 
@@ -393,7 +432,7 @@ export class StreamWorker {
           ],
           ['drain', () => this.pipeline.idle()],
           ['consumer', () => this.consumer.disconnect()],
-          ['producer', () => this.producer.disconnect()],
+          ['producer', () => (this.transactions === undefined ? this.producer.disconnect() : this.transactions.close())],
         ],
         (step, err) => this.log.error({ event: 'close_step_failed', step, error: describeError(err) }, 'close step failed'),
       );

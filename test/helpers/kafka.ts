@@ -72,12 +72,13 @@ export class TopicReader {
   readonly messages: KafkaMessage[] = [];
   private readonly consumer;
 
-  private constructor(kafka: Kafka) {
-    this.consumer = kafka.consumer({ groupId: uniqueName('reader'), sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  private constructor(kafka: Kafka, readUncommitted: boolean) {
+    this.consumer = kafka.consumer({ groupId: uniqueName('reader'), sessionTimeout: 10_000, heartbeatInterval: 1000, readUncommitted });
   }
 
-  static async start(kafka: Kafka, topic: string): Promise<TopicReader> {
-    const r = new TopicReader(kafka);
+  /** A reader with isolation.level read_committed (kafkajs's default), or read_uncommitted when asked. */
+  static async start(kafka: Kafka, topic: string, opts: { readUncommitted?: boolean } = {}): Promise<TopicReader> {
+    const r = new TopicReader(kafka, opts.readUncommitted ?? false);
     await r.consumer.connect();
     await r.consumer.subscribe({ topics: [topic], fromBeginning: true });
     await r.consumer.run({

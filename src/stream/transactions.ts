@@ -1,0 +1,122 @@
+import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logging/index.js';
+import { chunkByBytes } from './chunk.js';
+
+/** What one transaction writes: records, then the input offset to commit with them. */
+export interface TransactionWork {
+  readonly records: readonly TopicMessages[];
+  /** The input partition the job came from, and the offset to commit (its last offset + 1). */
+  readonly input: { readonly topic: string; readonly partition: number; readonly offset: string };
+}
+
+export interface PartitionTransactionsOptions {
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly idPrefix: string;
+  readonly transactionTimeoutMs: number;
+  /** Largest produce request (the broker's message.max.bytes bounds it). */
+  readonly chunkBytes: number;
+  readonly logger: Logger;
+}
+
+/** The transactional id of an input partition: one per partition, so that its next owner fences its last. */
+export function transactionalId(prefix: string, groupId: string, topic: string, partition: number): string {
+  return `${prefix}-${groupId}-${topic}-${partition}`;
+}
+
+/**
+ * Exactly-once publishing: one transactional producer per input partition, and one
+ * transaction per job holding its records and its consumed offset (sendOffsets), so a
+ * read_committed reader sees a job's records exactly when its input is committed.
+ *
+ * Why one producer per partition: kafkajs commits offsets in a transaction without the
+ * group's generation (no KIP-447), so the broker cannot fence a member that lost a partition
+ * by its group membership. A transactional id per input partition does it instead: the
+ * member that takes the partition over initialises the same id, which bumps its epoch, aborts
+ * the transaction the old owner left open (a worker killed mid-job), and fences that owner's
+ * later writes. The same scheme Kafka Streams used before KIP-447.
+ *
+ * A failed transaction is aborted where possible and its producer dropped; the next job of
+ * that partition starts a new one (a fresh epoch), so no half-known producer state is reused.
+ */
+export class PartitionTransactions {
+  private readonly producers = new Map<string, Promise<Producer>>();
+  private readonly log: Logger;
+
+  constructor(private readonly o: PartitionTransactionsOptions) {
+    this.log = o.logger.child({ area: 'transactions' });
+  }
+
+  /** Input partitions with a producer open now (for tests and logs). */
+  get open(): number {
+    return this.producers.size;
+  }
+
+  private producerFor(topic: string, partition: number): Promise<Producer> {
+    const key = `${topic}/${partition}`;
+    let p = this.producers.get(key);
+    if (p === undefined) {
+      const id = transactionalId(this.o.idPrefix, this.o.groupId, topic, partition);
+      const producer = this.o.kafka.producer({
+        transactionalId: id,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        transactionTimeout: this.o.transactionTimeoutMs,
+      });
+      p = producer.connect().then(() => producer);
+      // A producer that fails to connect is not kept: the next job tries again.
+      p.catch(() => this.producers.delete(key));
+      this.producers.set(key, p);
+      this.log.info({ event: 'transactional_producer', transactionalId: id }, 'opened the transactional producer of an input partition');
+    }
+    return p;
+  }
+
+  /** Runs one job's transaction: its records, its offset, commit. Throws (after aborting) if any step fails. */
+  async commit(work: TransactionWork, timers?: { produced?: () => void }): Promise<void> {
+    const { topic, partition, offset } = work.input;
+    const producer = await this.producerFor(topic, partition);
+    const txn = await producer.transaction();
+    try {
+      for (const { topic: out, messages } of work.records) {
+        for (const chunk of chunkByBytes(messages, this.o.chunkBytes)) await txn.send({ topic: out, messages: chunk });
+      }
+      timers?.produced?.();
+      await txn.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch((abortErr: unknown) => {
+        this.log.warn({ event: 'transaction_abort_failed', topic, partition, error: describeError(abortErr) }, 'could not abort the transaction; its producer is dropped and the broker aborts it');
+      });
+      await this.drop(`${topic}/${partition}`);
+      throw err;
+    }
+  }
+
+  /** Closes the producers of input partitions this member no longer owns (after a rebalance). */
+  async retain(owned: (topic: string, partition: number) => boolean): Promise<void> {
+    const gone = [...this.producers.keys()].filter((key) => {
+      const at = key.lastIndexOf('/');
+      return !owned(key.slice(0, at), Number(key.slice(at + 1)));
+    });
+    await Promise.all(gone.map((key) => this.drop(key)));
+  }
+
+  private async drop(key: string): Promise<void> {
+    const p = this.producers.get(key);
+    if (p === undefined) return;
+    this.producers.delete(key);
+    try {
+      await (await p).disconnect();
+    } catch {
+      // It never connected, or the connection is gone already: nothing to close.
+    }
+  }
+
+  /** Disconnects every producer (after the pipeline has drained). */
+  async close(): Promise<void> {
+    await Promise.all([...this.producers.keys()].map((key) => this.drop(key)));
+  }
+}
