@@ -47,7 +47,7 @@ async function reader(topic: string, readUncommitted = false): Promise<TopicRead
 function sourceOffsets(r: TopicReader, kind: 'score' | 'dlq'): number[] {
   if (kind === 'score') return r.json<ScoreRecord>().map((s) => Number(s.source.offset));
   return r.messages.map((m) => {
-    const info = readDlqHeaders(m.headers as Record<string, unknown>);
+    const info = readDlqHeaders(m.headers);
     assert.ok(info !== undefined, 'every DLQ record has its headers');
     return Number(info.source.offset);
   });
