@@ -88,7 +88,7 @@ test('raw 0..255 pixels in the middle of a stream go to the DLQ as QUALM_OUT_OF_
 
   assert.equal(dlq.messages.length, bad.length);
   for (const [i, m] of dlq.messages.entries()) {
-    const h = readDlqHeaders(m.headers as Record<string, unknown>);
+    const h = readDlqHeaders(m.headers);
     assert.ok(h !== undefined);
     assert.equal(h.code, 'QUALM_OUT_OF_RANGE');
     const field = i === 0 ? 'input\\.features' : 'input\\.features_b64';
