@@ -14,10 +14,15 @@
 //      idle_after_member_crash_s is the longest time, over both partitions, from the kill to
 //      that partition's next score record.
 //
+//   3. Exactly-once (QUALM_DELIVERY=exactly_once): --eos-n preloaded inputs drained once with
+//      each delivery mode (eos_throughput_ratio = exactly-once msg/s / at-least-once msg/s, from
+//      the first to the last score record's timestamp); then a worker killed with SIGKILL
+//      --eos-kills times mid-stream and a last one finishing, read back with read_committed:
+//      duplicates_eos counts inputs with more than one score record (must be 0).
+//
 // lost counts inputs acknowledged by the broker that never got a score record (at-least-once:
 // must be 0); duplicates counts extra score records (allowed under at-least-once).
-// Last line: {"recovery_after_broker_s":r,"idle_after_member_crash_s":i,"lost":l,"duplicates":d,"duplicates_eos":null}
-// (duplicates_eos: an exactly-once mode is not built yet, see docs/kafka.md).
+// Last line: {"recovery_after_broker_s":r,"idle_after_member_crash_s":i,"lost":l,"duplicates":d,"duplicates_eos":e,"eos_throughput_ratio":q,...}
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +35,14 @@ import { freeLoopbackPort } from '../src/util/ports.js';
 import { TopicReader, createTopics, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
 import { WorkerProcess } from '../test/helpers/worker-process.js';
 
-const { values: args } = parseArgs({ options: { rate: { type: 'string', default: '200' }, 'outage-s': { type: 'string', default: '15' } } });
+const { values: args } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '200' },
+    'outage-s': { type: 'string', default: '15' },
+    'eos-n': { type: 'string', default: '20000' },
+    'eos-kills': { type: 'string', default: '3' },
+  },
+});
 const RATE = Number(args.rate);
 const OUTAGE_S = Number(args['outage-s']);
 const config = loadConfig(process.env);
@@ -195,6 +207,59 @@ const s2 = scoreStats(stream2.acked, reader2.messages);
 log(`member crash: longest idle partition ${idle} s after the kill; lost ${s2.lost}, duplicates ${s2.duplicates}`);
 await reader2.stop();
 await a.stop('SIGTERM');
+
+// --- 3. exactly-once: throughput cost, and duplicates under kill -9 ----------------------------------
+const EOS_N = Number(args['eos-n']);
+const EOS_KILLS = Number(args['eos-kills']);
+async function preload(topic: string, n: number, prefix: string): Promise<void> {
+  const producer = testKafka(kafka.brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < n; i += 500) {
+    const messages = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ key: `${prefix}-${i + j}`, value: valueOf(i + j, `${prefix}-${i + j}`) }));
+    await producer.send({ topic, messages, acks: -1 });
+  }
+  await producer.disconnect();
+}
+/** Drains n preloaded inputs with one worker; msg/s between the first and the last score record's timestamps. */
+async function drainRate(delivery: string): Promise<number> {
+  const t = uniqueWorkerTopics();
+  await createTopics(testKafka(kafka.brokers), [t.input, t.review, t.scores, t.dlq]);
+  await preload(t.input, EOS_N, delivery);
+  const r = await TopicReader.start(testKafka(kafka.brokers), t.scores);
+  const w = await WorkerProcess.start({ ...workerEnv(kafka.brokers, t), QUALM_DELIVERY: delivery });
+  await waitFor(() => r.messages.length >= EOS_N, `${delivery}: ${EOS_N} scores`, 600_000);
+  await w.stop('SIGTERM');
+  await r.stop();
+  const ts = r.messages.map((m) => Number(m.timestamp));
+  const rate = (EOS_N - 1) / ((Math.max(...ts) - Math.min(...ts)) / 1000);
+  log(`${delivery}: ${EOS_N} inputs drained at ${Math.round(rate)} msg/s`);
+  return rate;
+}
+const aloRate = await drainRate('at_least_once');
+const eosRate = await drainRate('exactly_once');
+
+const t3 = uniqueWorkerTopics();
+await createTopics(testKafka(kafka.brokers), [t3.input, t3.review, t3.scores, t3.dlq]);
+const killN = 6000;
+await preload(t3.input, killN, 'x');
+const reader3 = await TopicReader.start(testKafka(kafka.brokers), t3.scores);
+const raw3 = await TopicReader.start(testKafka(kafka.brokers), t3.scores, { readUncommitted: true });
+const eosEnv = { ...workerEnv(kafka.brokers, t3), QUALM_DELIVERY: 'exactly_once', QUALM_INFERENCE_BATCH: '64' };
+for (let i = 0; i < EOS_KILLS; i++) {
+  const w = await WorkerProcess.start(eosEnv);
+  const from = reader3.messages.length;
+  await waitFor(() => reader3.messages.length >= from + 500, `eos kill ${i + 1}`, 120_000);
+  await w.stop('SIGKILL');
+}
+const w3 = await WorkerProcess.start(eosEnv);
+await waitFor(() => new Set(reader3.messages.map((m) => m.key?.toString('utf8'))).size >= killN, `all ${killN} scored`, 300_000);
+await sleep(2000);
+await w3.stop('SIGTERM');
+const s3 = scoreStats(new Set(Array.from({ length: killN }, (_, i) => `x-${i}`)), reader3.messages);
+const aborted3 = raw3.messages.length - reader3.messages.length;
+log(`exactly-once under ${EOS_KILLS} kill -9s: lost ${s3.lost}, duplicates ${s3.duplicates} (read_committed); ${aborted3} records of aborted transactions (read_uncommitted)`);
+await reader3.stop();
+await raw3.stop();
 await kafka.stop();
 rmSync(dataDir, { recursive: true, force: true });
 
@@ -202,9 +267,13 @@ console.log(
   JSON.stringify({
     recovery_after_broker_s: recovery === null ? null : round(recovery),
     idle_after_member_crash_s: Number.isFinite(idle) ? round(idle) : null,
-    lost: s1.lost + s2.lost,
+    lost: s1.lost + s2.lost + s3.lost,
     duplicates: s1.duplicates + s2.duplicates,
-    duplicates_eos: null,
+    duplicates_eos: s3.duplicates,
+    eos_aborted_records: aborted3,
+    eos_throughput_ratio: round(eosRate / aloRate, 3),
+    alo_msg_per_s: Math.round(aloRate),
+    eos_msg_per_s: Math.round(eosRate),
     worker_survived_outage: alive && healthyThroughout,
     readyz_followed_kafka: notReadyAtSomePoint,
   }),

@@ -213,7 +213,7 @@ export const OPTIONS = {
     default: 'qualm',
     unit: 'string',
     description:
-      'With QUALM_DELIVERY=exactly_once: transactional ids are <prefix>-<group>-<topic>-<partition>, one per input partition, so that whichever worker owns a partition fences the one that owned it before. Grant the worker a prefixed TransactionalId ACL on <prefix>-<group>-.',
+      'With QUALM_DELIVERY=exactly_once: transactional ids are PREFIX-GROUP-TOPIC-PARTITION (QUALM_GROUP_ID, the input topic and partition), one per input partition, so that whichever worker owns a partition fences the one that owned it before. With ACLs, grant the worker a prefixed TransactionalId ACL on PREFIX-GROUP-.',
     schema: nonEmpty,
   },
   transactionTimeoutMs: {
