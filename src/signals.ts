@@ -130,6 +130,12 @@ export const SIGNALS = {
     nullable: true,
     metric: false,
   },
+  modelGaussianLogOdds: {
+    wire: 'model_gaussian_log_odds',
+    doc: "The bundle's class-conditional Gaussian as a second classifier: its log-odds of the likeliest other label against the model's predicted label, (d_predicted − min over other labels d)/2 with d the squared Mahalanobis distances (positive: the Gaussian prefers another label); null without a usable prediction or without the Gaussian.",
+    nullable: true,
+    metric: false,
+  },
 } as const satisfies Record<string, SignalSpec>;
 
 type Table = typeof SIGNALS;

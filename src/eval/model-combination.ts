@@ -1,9 +1,10 @@
-import { STAT_QUANTILES, empiricalQuantiles, type Combination, type IndexSnapshot, type LeaveOneOutView, type ScoringFit } from '../index/index.js';
+import { STAT_QUANTILES, empiricalQuantiles, type Combination, type GaussianParams, type IndexSnapshot, type LeaveOneOutView, type ScoringFit } from '../index/index.js';
 import {
   bundleScoreOptions,
   computeSignals,
   errorProbabilityOfFeatures,
   featureVector,
+  fitGaussian,
   fitIsotonicAccuracy,
   fitLogistic,
   MODEL_FEATURE_NAMES,
@@ -76,6 +77,8 @@ export interface ModelCombinationOptions extends CombinationFitOptions {
 /** The rows the fit uses, each with the model's prediction there and whether it was wrong. */
 interface HeldRows {
   readonly rows: readonly number[];
+  /** Fold of each row (0..folds-1): the row's Gaussian is fitted without its fold. */
+  readonly fold: readonly number[];
   readonly predictions: readonly ModelPrediction[];
   readonly error: Float64Array;
   readonly source: string;
@@ -117,6 +120,7 @@ function crossFittedRows(loo: LeaveOneOutView, labels: readonly number[], folds:
   const idx = rows.map((_, i) => i).sort((a, b) => (pos.get(rows[a] as number) as number) - (pos.get(rows[b] as number) as number));
   return {
     rows: idx.map((i) => rows[i] as number),
+    fold: idx.map((i) => (pos.get(rows[i] as number) as number) % folds),
     predictions: idx.map((i) => predictions[i] as ModelPrediction),
     error: Float64Array.from(idx, (i) => error[i] as number),
     source: `the probe, cross-fitted over ${folds} folds of the references`,
@@ -124,7 +128,7 @@ function crossFittedRows(loo: LeaveOneOutView, labels: readonly number[], folds:
   };
 }
 
-function givenRows(loo: LeaveOneOutView, labels: readonly number[], of: (id: string) => ModelPrediction | undefined, opts: ModelCombinationOptions): HeldRows {
+function givenRows(loo: LeaveOneOutView, labels: readonly number[], of: (id: string) => ModelPrediction | undefined, folds: number, opts: ModelCombinationOptions): HeldRows {
   const maxHeldOut = opts.maxHeldOut ?? DEFAULT_COMBINATION_FIT.maxHeldOut;
   const rows: number[] = [];
   for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0 && of(loo.ids[r] as string) !== undefined) rows.push(r);
@@ -145,7 +149,30 @@ function givenRows(loo: LeaveOneOutView, labels: readonly number[], of: (id: str
     predictions.push(p);
     error.push(label === labels[r] ? 0 : 1);
   }
-  return { rows: kept, predictions, error: Float64Array.from(error), source: "the references' own predictions", probeTrain: 0 };
+  return { rows: kept, fold: kept.map((_, i) => i % folds), predictions, error: Float64Array.from(error), source: "the references' own predictions", probeTrain: 0 };
+}
+
+/**
+ * The class-conditional Gaussian of each fold of the fit rows, fitted on every labelled
+ * reference outside that fold (for the probe's folds: the probe's own training rows), so that
+ * a fit row's Mahalanobis signals are those of a point the Gaussian has not seen, as a new
+ * sample's are under the bundle's Gaussian; null (with onSkip) when a fold's complement cannot
+ * be fitted.
+ */
+function foldGaussians(loo: LeaveOneOutView, labels: readonly number[], held: HeldRows, folds: number, opts: ModelCombinationOptions): GaussianParams[] | null {
+  const out: GaussianParams[] = [];
+  for (let f = 0; f < folds; f++) {
+    const inFold = new Set(held.rows.filter((_, i) => held.fold[i] === f));
+    const train: number[] = [];
+    for (let r = 0; r < loo.n; r++) if ((labels[r] as number) >= 0 && !inFold.has(r)) train.push(r);
+    try {
+      out.push(fitGaussian(gatherRows(loo.vectors, loo.dim, train), loo.dim, Int32Array.from(train, (r) => labels[r] as number), loo.numLabels));
+    } catch (err) {
+      opts.onSkip?.(`the combination with the model's signals goes on without the Gaussian's features: fold ${f}'s Gaussian cannot be fitted (${err instanceof Error ? err.message : String(err)})`);
+      return null;
+    }
+  }
+  return out;
 }
 
 /**
@@ -164,18 +191,21 @@ export async function fitModelCombination(loo: LeaveOneOutView, embeddingFit: Sc
   if (labels === null || numLabels < 2) return skip('the references have no labels');
   const minHeldOut = opts.minHeldOut ?? DEFAULT_COMBINATION_FIT.minHeldOut;
   const l2 = opts.l2 ?? DEFAULT_COMBINATION_FIT.l2;
-  const modelFeatures = [...(opts.modelFeatures ?? MODEL_FEATURE_NAMES)];
-  // Without the Gaussian's two features: the fit rows are among the references the Gaussian was
-  // fitted to, so their Mahalanobis distances are in-sample (smaller and more regular than a new
-  // point's) and the regression over-weighted them (IMDB: test AUROC 0.737 with them, 0.757 without).
-  const embeddingFeatures = embeddingFit.combination.features.filter((f) => !GAUSSIAN_FEATURES.has(f));
   const gaussian = embeddingFit.gaussian;
   const labelNames = opts.labelNames ?? [];
   const folds = opts.folds ?? DEFAULT_MODEL_FOLDS;
   if (!Number.isInteger(folds) || folds < 2) throw new RangeError(`fitModelCombination: folds must be an integer >= 2, got ${folds}`);
-  const held = opts.referencePrediction !== undefined ? givenRows(loo, labels, opts.referencePrediction, opts) : crossFittedRows(loo, labels, folds, opts, signal);
+  const held = opts.referencePrediction !== undefined ? givenRows(loo, labels, opts.referencePrediction, folds, opts) : crossFittedRows(loo, labels, folds, opts, signal);
   const nHeld = held.rows.length;
   if (nHeld < minHeldOut) return skip(`only ${nHeld} labelled references with a prediction, fewer than ${minHeldOut}`);
+  // The Gaussian's features (its two percentiles and its log-odds against the model's label)
+  // are computed for each fit row under the Gaussian fitted without the row's fold: under the
+  // bundle's Gaussian, fitted to every reference, a fit row's distances are in-sample (smaller
+  // and more regular than a new point's), and the regression over-weighted them (IMDB: test
+  // AUROC 0.737 with the in-sample ones, 0.757 without any; docs/evaluation.md).
+  const byFold = gaussian === undefined ? null : foldGaussians(loo, labels, held, folds, opts);
+  const embeddingFeatures = byFold === null ? embeddingFit.combination.features.filter((f) => !GAUSSIAN_FEATURES.has(f)) : [...embeddingFit.combination.features];
+  const modelFeatures = (opts.modelFeatures ?? MODEL_FEATURE_NAMES).filter((f) => byFold !== null || f !== 'model_gaussian_disagreement');
 
   const features = [...embeddingFeatures, ...modelFeatures];
   const x: number[][] = [];
@@ -183,7 +213,9 @@ export async function fitModelCombination(loo: LeaveOneOutView, embeddingFit: Sc
   for (const [i, r] of held.rows.entries()) {
     const vector = loo.vectors.subarray(r * dim, (r + 1) * dim);
     const nb = loo.neighborsOf(r);
-    const sig = computeSignals(nb, loo.density, numLabels, gaussian === undefined ? undefined : { stats: gaussian, embedding: vector }, held.predictions[i], labelNames).signals;
+    const params = byFold?.[held.fold[i] as number];
+    const g = gaussian === undefined || params === undefined ? undefined : { stats: { ...gaussian, params }, embedding: vector };
+    const sig = computeSignals(nb, loo.density, numLabels, g, held.predictions[i], labelNames).signals;
     msp[i] = 1 - (sig.modelConfidence ?? 0);
     x.push(featureVector(sig, features));
     if (i % 2000 === 1999) {

@@ -128,6 +128,8 @@ export interface MahalanobisDistances {
   readonly globalDistance: number;
   /** classDistance − globalDistance (Ren et al.'s relative Mahalanobis distance). */
   readonly relative: number;
+  /** Squared Mahalanobis distance to every class mean, by label (classDistance is their minimum). */
+  readonly classDistances: readonly number[];
 }
 
 /** The Mahalanobis distances of one embedding `z` (length dim). */
@@ -137,9 +139,11 @@ export function mahalanobis(g: GaussianParams, z: ArrayLike<number>): Mahalanobi
   const y = forwardSubstitute(g.classFactor, dim, z);
   let best = Infinity;
   let nearest = -1;
+  const classDistances = new Array<number>(classes);
   for (let c = 0; c < classes; c++) {
     let s = 0;
     for (let d = 0; d < dim; d++) s += ((y[d] as number) - (g.classMeans[c * dim + d] as number)) ** 2;
+    classDistances[c] = s;
     if (s < best) {
       best = s;
       nearest = c;
@@ -148,5 +152,5 @@ export function mahalanobis(g: GaussianParams, z: ArrayLike<number>): Mahalanobi
   const w = forwardSubstitute(g.globalFactor, dim, z);
   let global = 0;
   for (let d = 0; d < dim; d++) global += ((w[d] as number) - (g.globalMean[d] as number)) ** 2;
-  return { classDistance: best, nearestClass: nearest, globalDistance: global, relative: best - global };
+  return { classDistance: best, nearestClass: nearest, globalDistance: global, relative: best - global, classDistances };
 }

@@ -3,9 +3,11 @@ import type { Signals } from './signals.js';
 
 /**
  * The downstream model's own view of a sample, as signals beside the embedding's: its
- * confidence (the maximum softmax probability, MSP), the entropy of its probabilities, and
- * how much of the neighbours' distance-weighted label vote goes to the label it predicted.
- * Pure: the prediction comes with the sample (or the reference), nothing is looked up.
+ * confidence (the maximum softmax probability, MSP), the entropy of its probabilities, how
+ * much of the neighbours' distance-weighted label vote goes to the label it predicted, and,
+ * with the bundle's class-conditional Gaussian, how strongly that Gaussian (a second, linear
+ * classifier of the same embedding) prefers another label. Pure: the prediction comes with the
+ * sample (or the reference), nothing is looked up.
  */
 
 /**
@@ -28,6 +30,8 @@ export interface ModelSignals {
   readonly entropy: number;
   /** Share of the neighbours' distance-weighted vote for the predicted label, in [0, 1] (0 when no neighbour is labelled). */
   readonly neighborAgreement: number;
+  /** The Gaussian's log-odds of its likeliest other label against the predicted one (gaussianLogOdds); null without class distances. */
+  readonly gaussianLogOdds: number | null;
 }
 
 /** Probabilities from logits (a numerically stable softmax). */
@@ -67,30 +71,61 @@ export function predictionSummary(prediction: ModelPrediction, numLabels: number
   return { label: best, confidence: p[best] as number, entropy: Math.min(1, Math.max(0, h / norm)) };
 }
 
-/** The model's signals of one sample from its prediction and its neighbours' labels (-1: unknown) and distances. */
-export function modelSignals(prediction: ModelPrediction, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number, labelNames: readonly string[] = []): ModelSignals {
+/**
+ * Under a class-conditional Gaussian with a shared covariance and equal priors, the log-odds of
+ * label c against label y is (d_y − d_c) / 2 for squared Mahalanobis distances d. This is that
+ * log-odds for the likeliest label other than `label`: positive when the Gaussian prefers
+ * another label, negative when it agrees, by how much (unbounded; not a percentile, since its
+ * scale is what a logistic regression on it needs).
+ */
+export function gaussianLogOdds(classDistances: readonly number[], label: number): number {
+  const own = classDistances[label];
+  if (own === undefined || classDistances.length < 2) throw new RangeError(`gaussianLogOdds: label ${label} of ${classDistances.length} class distances`);
+  let other = Infinity;
+  for (let c = 0; c < classDistances.length; c++) if (c !== label) other = Math.min(other, classDistances[c] as number);
+  return (own - other) / 2;
+}
+
+/**
+ * The model's signals of one sample from its prediction, its neighbours' labels (-1: unknown)
+ * and distances and, when the bundle has a Gaussian, the sample's squared Mahalanobis distance
+ * to each class mean.
+ */
+export function modelSignals(
+  prediction: ModelPrediction,
+  neighborLabels: readonly number[] | null,
+  distances: readonly number[],
+  numLabels: number,
+  labelNames: readonly string[] = [],
+  classDistances: readonly number[] | null = null,
+): ModelSignals {
   const { label, confidence, entropy } = predictionSummary(prediction, numLabels, labelNames);
   let neighborAgreement = 0;
   if (neighborLabels !== null) {
     const { weights, total } = voteWeights(neighborLabels, distances, numLabels);
     neighborAgreement = total === 0 ? 0 : (weights[label] as number) / total;
   }
-  return { label, confidence, entropy, neighborAgreement };
+  const gaussian = classDistances === null || classDistances.length !== numLabels ? null : gaussianLogOdds(classDistances, label);
+  return { label, confidence, entropy, neighborAgreement, gaussianLogOdds: gaussian };
 }
 
 /**
  * The features the fitted combination takes from the model's signals, each oriented as
  * uncertainty: the log of 1 − MSP (the MSP's own scale compresses the confident end, where
- * most errors are ranked), the normalised entropy, and 1 − the neighbours' vote for the
- * model's label.
+ * most errors are ranked), the normalised entropy, 1 − the neighbours' vote for the model's
+ * label, and the Gaussian's log-odds against the model's label (only fitted for a bundle with
+ * a Gaussian: eval/model-combination.ts).
  */
-export const MODEL_FEATURE_NAMES = ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement'] as const;
+export const MODEL_FEATURE_NAMES = ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement', 'model_gaussian_disagreement'] as const;
 export type ModelFeature = (typeof MODEL_FEATURE_NAMES)[number];
 
-export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: Pick<ModelSignals, 'confidence' | 'entropy' | 'neighborAgreement'>) => number>> = {
+export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: Pick<ModelSignals, 'confidence' | 'entropy' | 'neighborAgreement' | 'gaussianLogOdds'>) => number>> = {
   model_log_msp_uncertainty: (m) => Math.log(1 - m.confidence + 1e-6),
   model_entropy: (m) => m.entropy,
   model_neighbor_disagreement: (m) => 1 - m.neighborAgreement,
+  // Missing (no Gaussian) is 0, "no opinion": an unbounded feature has no worst value, and a
+  // combination that uses it is only fitted, and so only applied, with the bundle's Gaussian.
+  model_gaussian_disagreement: (m) => m.gaussianLogOdds ?? 0,
 };
 
 /**
@@ -99,7 +134,12 @@ export const MODEL_FEATURES: Readonly<Record<ModelFeature, (m: Pick<ModelSignals
  * applied to samples whose prediction was read: see scoreNeighbors).
  */
 export function modelFeatureOfSignals(name: ModelFeature, s: Signals): number {
-  return MODEL_FEATURES[name]({ confidence: s.modelConfidence ?? 0, entropy: s.modelEntropy ?? 1, neighborAgreement: s.modelNeighborAgreement ?? 0 });
+  return MODEL_FEATURES[name]({
+    confidence: s.modelConfidence ?? 0,
+    entropy: s.modelEntropy ?? 1,
+    neighborAgreement: s.modelNeighborAgreement ?? 0,
+    gaussianLogOdds: s.modelGaussianLogOdds,
+  });
 }
 
 /**
@@ -107,10 +147,17 @@ export function modelFeatureOfSignals(name: ModelFeature, s: Signals): number {
  * (another number of probabilities, a label it does not have): the sample is then scored
  * without them, and the record's model signals are null.
  */
-export function modelSignalsFor(prediction: ModelPrediction | undefined, neighborLabels: readonly number[] | null, distances: readonly number[], numLabels: number, labelNames: readonly string[] = []): ModelSignals | null {
+export function modelSignalsFor(
+  prediction: ModelPrediction | undefined,
+  neighborLabels: readonly number[] | null,
+  distances: readonly number[],
+  numLabels: number,
+  labelNames: readonly string[] = [],
+  classDistances: readonly number[] | null = null,
+): ModelSignals | null {
   if (prediction === undefined || numLabels < 2) return null;
   try {
-    return modelSignals(prediction, neighborLabels, distances, numLabels, labelNames);
+    return modelSignals(prediction, neighborLabels, distances, numLabels, labelNames, classDistances);
   } catch {
     return null;
   }

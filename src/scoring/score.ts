@@ -122,7 +122,7 @@ export function computeSignals(
     suggestedLabel = vote.topLabel;
   }
   const m = gaussian === undefined ? null : mahalanobis(gaussian.stats.params, gaussian.embedding);
-  const model = modelSignalsFor(prediction, neighbors.labels, d, numLabels, labelNames);
+  const model = modelSignalsFor(prediction, neighbors.labels, d, numLabels, labelNames, m?.classDistances ?? null);
   return {
     signals: {
       meanKnnDistance,
@@ -142,6 +142,7 @@ export function computeSignals(
       modelNeighborAgreement: model === null || neighbors.labels === null ? null : model.neighborAgreement,
       // Set by scoreNeighbors, which knows the combination.
       modelPredictionUsed: null,
+      modelGaussianLogOdds: model?.gaussianLogOdds ?? null,
     },
     suggestedLabel,
   };

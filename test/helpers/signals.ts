@@ -18,4 +18,5 @@ export const signalsAt = (densityPercentile: number, mahalanobisPercentile: numb
   modelEntropy: null,
   modelNeighborAgreement: null,
   modelPredictionUsed: null,
+  modelGaussianLogOdds: null,
 });

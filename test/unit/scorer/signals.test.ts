@@ -21,6 +21,7 @@ const signals: Signals = {
   modelEntropy: 0.3,
   modelNeighborAgreement: null,
   modelPredictionUsed: null,
+  modelGaussianLogOdds: -2.5,
 };
 
 test('signalsWire gives every signal under its wire name, in table order, nulls kept', () => {
@@ -51,6 +52,7 @@ test('the record key order is the one the records always had (wire compatibility
     'model_entropy',
     'model_neighbor_agreement',
     'model_prediction_used',
+    'model_gaussian_log_odds',
   ]);
 });
 

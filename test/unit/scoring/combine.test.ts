@@ -412,6 +412,7 @@ const confident: Signals = {
   modelEntropy: 0.1,
   modelNeighborAgreement: 0.9,
   modelPredictionUsed: 1,
+  modelGaussianLogOdds: -3,
 };
 
 /** Each numeric signal moved towards "more likely wrong": larger distances and percentiles, weaker votes. */
@@ -432,6 +433,7 @@ const moreUncertain: { readonly [K in keyof Signals]: (v: number) => number } = 
   modelEntropy: (v) => v + 0.5,
   modelNeighborAgreement: (v) => v - 0.5,
   modelPredictionUsed: (v) => v,
+  modelGaussianLogOdds: (v) => v + 2,
 };
 
 test('every combination feature is oriented as uncertainty', () => {

@@ -95,6 +95,8 @@ test('fitGaussian + mahalanobis match the textbook formulas computed with an exp
     assert.equal(got.nearestClass, dists.indexOf(best));
     assert.ok(Math.abs(got.globalDistance - global) < 1e-6 * Math.max(1, global));
     assert.ok(Math.abs(got.relative - (best - global)) < 1e-6 * Math.max(1, Math.abs(best), global));
+    assert.equal(got.classDistances.length, classes);
+    got.classDistances.forEach((d, c) => assert.ok(Math.abs(d - dists[c]!) < 1e-6 * Math.max(1, dists[c]!), `class ${c}: ${d} vs ${dists[c]}`));
   }
 });
 

@@ -6,6 +6,9 @@ import {
   applyIsotonic,
   checkCombination,
   combinedErrorProbability,
+  fitGaussian,
+  gaussianLogOdds,
+  mahalanobis,
   modelFeatureVector,
   modelSignals,
   percentileRank,
@@ -14,7 +17,7 @@ import {
   softmax,
   type ScoreOptions,
 } from '../../../src/scoring/index.js';
-import { seededRandom } from '../../../src/util/random.js';
+import { gaussian as normal, seededRandom } from '../../../src/util/random.js';
 
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
 
@@ -132,4 +135,55 @@ test('scoreNeighbors: a bundle with a with-model part scores a sample with a pre
   assert.ok(scoreNeighbors(nb, stats, opts(withModel), undefined, { probs: [0.45, 0.55] }).rawScore > used.rawScore);
   assert.throws(() => checkCombination({ ...withModel, with_model: { ...wm, features: ['model_vibes', ...wm.features.slice(1)] } }), /with the model's signals uses features this qualm does not compute: model_vibes/);
   checkCombination(withModel);
+});
+
+test("gaussianLogOdds is the Gaussian's log-odds of the likeliest other label against the given one, brute force", () => {
+  const rnd = seededRandom(17);
+  for (let t = 0; t < 100; t++) {
+    const classes = 2 + Math.floor(rnd() * 5);
+    const d = Array.from({ length: classes }, () => rnd() * 50);
+    const label = Math.floor(rnd() * classes);
+    // Posteriors under equal priors are proportional to exp(-d / 2): the log of the best other one's over the label's.
+    const post = d.map((v) => Math.exp(-v / 2));
+    const bestOther = Math.max(...post.filter((_, c) => c !== label));
+    close(gaussianLogOdds(d, label), Math.log(bestOther / (post[label] as number)), `case ${t}`);
+  }
+  close(gaussianLogOdds([10, 4], 0), 3, 'the Gaussian prefers label 1 by 3 nats');
+  close(gaussianLogOdds([10, 4], 1), -3, 'and agrees with label 1 by 3 nats');
+  assert.throws(() => gaussianLogOdds([1, 2], 2), RangeError);
+  assert.throws(() => gaussianLogOdds([1], 0), RangeError);
+});
+
+test("scoreNeighbors gives a prediction's Gaussian log-odds from the bundle's Gaussian and the embedding, and its feature", () => {
+  const dim = 3;
+  const rnd = seededRandom(23);
+  const n = 400;
+  const x = new Float32Array(n * dim);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
+  for (let i = 0; i < n; i++) for (let d = 0; d < dim; d++) x[i * dim + d] = normal(rnd) + (d === 0 ? 3 * (labels[i] as number) : 0);
+  const params = fitGaussian(x, dim, labels, 2);
+  const q = Array.from({ length: 11 }, (_, i) => i * 10);
+  const gauss = { params, classDistanceQuantiles: q, relativeQuantiles: q.map((v) => v - 50) };
+  const o: ScoreOptions = { ...opts(withModel), gaussian: gauss };
+  for (let t = 0; t < 20; t++) {
+    const z = [3 * rnd(), normal(rnd), normal(rnd)];
+    const m = mahalanobis(params, z);
+    const prediction = { probs: rnd() < 0.5 ? [0.8, 0.2] : [0.3, 0.7] };
+    const label = (prediction.probs[0] as number) > 0.5 ? 0 : 1;
+    const s = scoreNeighbors(nb, stats, o, z, prediction);
+    close(s.signals.modelGaussianLogOdds ?? NaN, ((m.classDistances[label] as number) - (m.classDistances[1 - label] as number)) / 2, `case ${t}`);
+    // Nearer the other class's mean, the Gaussian disagrees (positive log-odds).
+    assert.equal((s.signals.modelGaussianLogOdds ?? NaN) > 0, m.nearestClass !== label, `case ${t}: sign`);
+  }
+  // Without the embedding (or the Gaussian) there is no log-odds, and its feature is 0 ("no opinion").
+  const none = scoreNeighbors(nb, stats, o, undefined, { probs: [0.8, 0.2] });
+  assert.equal(none.signals.modelGaussianLogOdds, null);
+  const withFeature = { ...withModel.with_model!, features: [...withModel.with_model!.features, 'model_gaussian_disagreement'], mean: [...withModel.with_model!.mean, 0], scale: [...withModel.with_model!.scale, 1], weights: [...withModel.with_model!.weights, 0.7] };
+  checkCombination({ ...withModel, with_model: withFeature });
+  const z = [3, 0, 0];
+  const s = scoreNeighbors(nb, stats, { ...o, combination: { ...withModel, with_model: withFeature } }, z, { probs: [0.8, 0.2] });
+  const base = combinedErrorProbability(withModel.with_model!, s.signals);
+  const logit = (p: number): number => Math.log(p / (1 - p));
+  close(logit(s.rawScore) - logit(base), 0.7 * (s.signals.modelGaussianLogOdds ?? NaN), 'the feature enters the logit with its weight');
+  assert.ok((s.signals.modelGaussianLogOdds ?? 0) > 0, 'a point at class 1 predicted as class 0: the Gaussian disagrees');
 });

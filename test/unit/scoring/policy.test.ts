@@ -60,6 +60,7 @@ const sig = (densityPercentile: number, labelAgreement: number | null): Signals 
   modelEntropy: null,
   modelNeighborAgreement: null,
   modelPredictionUsed: null,
+  modelGaussianLogOdds: null,
 });
 
 test('flag reasons', () => {
