@@ -125,13 +125,19 @@ test('a bad line stops the build naming file, line and field; --skip-invalid cou
   assert.equal(failed.code, 1, failed.stderr);
   assert.match(failed.stderr, /\[QUALM_SOURCE_INVALID\] bad\.jsonl:17: input\.features has 2 values, the model expects 784/);
   lines[40] = featureLine(3);
+  // Raw 0..255 pixels, against the demo encoder's declared value_range [0, 1].
+  lines[25] = JSON.stringify({ id: 'raw', input: { features: Array.from(test10k.pixels.subarray(25 * 784, 26 * 784), (v) => Math.round(v * 255)) }, label: 'Bag' });
   writeFileSync(join(dir, 'bad.jsonl'), lines.join('\n'));
   const { manifest } = manifestOf(await qualm(['build-index', '--references', 'bad.jsonl', '--k', '5', '--skip-invalid']));
-  assert.equal(manifest.count, 58);
+  assert.equal(manifest.count, 57);
   assert.deepEqual(manifest.source.skipped, {
-    total: 2,
-    byReason: { QUALM_WRONG_LENGTH: { count: 1, first: ['bad.jsonl:17'] }, duplicate_id: { count: 1, first: ['bad.jsonl:41'] } },
+    total: 3,
+    byReason: { QUALM_OUT_OF_RANGE: { count: 1, first: ['bad.jsonl:26'] }, QUALM_WRONG_LENGTH: { count: 1, first: ['bad.jsonl:17'] }, duplicate_id: { count: 1, first: ['bad.jsonl:41'] } },
   });
+  writeFileSync(join(dir, 'raw.jsonl'), [featureLine(0), lines[25]].join('\n'));
+  const raw = await qualm(['build-index', '--references', 'raw.jsonl', '--k', '5']);
+  assert.equal(raw.code, 1, raw.stderr);
+  assert.match(raw.stderr, /\[QUALM_SOURCE_INVALID\] raw\.jsonl:2: input\.features\[\d+\] is \d+, outside the model's value range \[0, 1\]; .*divide them by 255 before sending/);
   writeFileSync(join(dir, 'dup.jsonl'), [...Array.from({ length: 10 }, (_, i) => featureLine(i)), featureLine(3)].join('\n'));
   const twice = await qualm(['build-index', '--references', 'dup.jsonl', '--k', '5']);
   assert.equal(twice.code, 1);
