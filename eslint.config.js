@@ -22,6 +22,17 @@ export default tseslint.config(
     },
   },
   {
+    // The transport seam: only transport/kafkajs/ (and the local broker harness) may know kafkajs.
+    files: ['src/**/*.ts'],
+    ignores: ['src/transport/kafkajs/**', 'src/local-kafka/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'kafkajs', message: 'Talk to Kafka through src/transport (the Transport interface); only src/transport/kafkajs/ imports kafkajs.' }] },
+      ],
+    },
+  },
+  {
     files: ['bin/*.js', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } },

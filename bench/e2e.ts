@@ -32,7 +32,7 @@ import { loadFashionMnist, row } from '../src/datasets/index.js';
 import { OnnxEncoder } from '../src/encoder/index.js';
 import { MANIFEST_FILE, checkManifest, readPointer, shardFile } from '../src/index/index.js';
 import { startLocalKafka } from '../src/local-kafka/index.js';
-import { chunkByBytes, PRODUCE_CHUNK_BYTES } from '../src/stream/index.js';
+import { chunkByBytes, PRODUCE_CHUNK_BYTES } from '../src/transport/index.js';
 import { createTopics, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
 import { WorkerProcess } from '../test/helpers/worker-process.js';
 

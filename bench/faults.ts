@@ -214,8 +214,9 @@ const EOS_KILLS = Number(args['eos-kills']);
 async function preload(topic: string, n: number, prefix: string): Promise<void> {
   const producer = testKafka(kafka.brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  for (let i = 0; i < n; i += 500) {
-    const messages = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ key: `${prefix}-${i + j}`, value: valueOf(i + j, `${prefix}-${i + j}`) }));
+  // 100 inputs of about 5 KB per request: under the broker's 1 MiB message.max.bytes.
+  for (let i = 0; i < n; i += 100) {
+    const messages = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ key: `${prefix}-${i + j}`, value: valueOf(i + j, `${prefix}-${i + j}`) }));
     await producer.send({ topic, messages, acks: -1 });
   }
   await producer.disconnect();

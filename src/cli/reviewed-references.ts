@@ -1,6 +1,5 @@
-import type { Kafka } from 'kafkajs';
 import { decodeFloat32Base64, type LabelRecord, type ReviewRecord } from '../contracts/index.js';
-import { readTopicToEnd } from '../stream/index.js';
+import type { Transport } from '../transport/index.js';
 
 /** A reviewed sample that becomes a reference of the next bundle. */
 export interface ReviewedReference {
@@ -83,10 +82,9 @@ export function foldReviews(reviews: Iterable<ReviewRecord>, labels: Iterable<La
 }
 
 /** Every review record on `topic`, read to its current end; values that are not review records are skipped. */
-export async function readReviewRecords(kafka: Kafka, topic: string, signal?: AbortSignal): Promise<ReviewRecord[]> {
+export async function readReviewRecords(transport: Transport, topic: string, signal?: AbortSignal): Promise<ReviewRecord[]> {
   const reviews: ReviewRecord[] = [];
-  await readTopicToEnd(
-    kafka,
+  await transport.readToEnd(
     topic,
     (m) => {
       try {

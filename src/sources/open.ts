@@ -14,7 +14,7 @@ export const SOURCE_SPEC_FORMS = 'PATH (.jsonl, .ndjson, .npy, .f32, .parquet), 
 
 /**
  * Opens a source from its spec: `PATH` by extension (`.jsonl`/`.ndjson`, `.npy`, `.f32`,
- * `.parquet`), `-` for JSONL on stdin, `topic:NAME` (needs opts.kafka) or
+ * `.parquet`), `-` for JSONL on stdin, `topic:NAME` (needs opts.transport) or
  * `builtin:NAME[/SPLIT]`. File headers and options are checked here; records are read
  * when iterated.
  */
@@ -27,8 +27,8 @@ export async function openSource(spec: string, opts: SourceOptions): Promise<Sou
   if (spec.startsWith('topic:')) {
     const topic = spec.slice('topic:'.length);
     if (topic === '') throw new QualmError(ErrorCodes.SOURCE_INVALID, 'topic: needs a topic name (topic:NAME)');
-    if (opts.kafka === undefined) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: reading a topic needs a Kafka client`);
-    return topicSource(topic, opts.kafka, opts);
+    if (opts.transport === undefined) throw new QualmError(ErrorCodes.SOURCE_INVALID, `${spec}: reading a topic needs a Kafka client`);
+    return topicSource(topic, opts.transport, opts);
   }
   const ext = extname(spec).toLowerCase();
   const known = ['.jsonl', '.ndjson', '.npy', '.f32', '.parquet'];

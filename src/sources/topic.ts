@@ -1,6 +1,5 @@
-import type { Kafka, KafkaMessage } from 'kafkajs';
 import { ErrorCodes, QualmError } from '../errors.js';
-import { readTopicToEnd } from '../stream/index.js';
+import type { InRecord, Transport } from '../transport/index.js';
 import { SkipCounter } from './skips.js';
 import type { Source, SourceOptions, SourceRecord } from './types.js';
 import { wireRecord } from './wire-record.js';
@@ -13,22 +12,21 @@ const NO_TIMEOUT_MS = 2 ** 31 - 1;
 /**
  * `topic:NAME`: the topic from its beginning to the end it had when reading started, in the
  * input wire format plus an optional `label`, judged by parseSample (the Kafka key is the
- * fallback id). Memory stays bounded: at most HIGH_WATER messages wait between kafkajs's
+ * fallback id). Memory stays bounded: at most HIGH_WATER messages wait between the consumer's
  * fetch and the reader; the consumer's batch is held (with heartbeats) until the reader
  * catches up. Order is per partition.
  */
-export function topicSource(topic: string, kafka: Kafka, opts: SourceOptions): Source {
+export function topicSource(topic: string, transport: Transport, opts: SourceOptions): Source {
   const skips = new SkipCounter(opts.skipInvalid);
   async function* records(signal?: AbortSignal): AsyncGenerator<SourceRecord> {
-    const queue: { m: KafkaMessage; p: number }[] = [];
+    const queue: { m: InRecord; p: number }[] = [];
     let wake: (() => void) | undefined;
     let drained: (() => void) | undefined;
     let finished = false;
     let failure: unknown;
     const stop = new AbortController();
     const both = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
-    const reading = readTopicToEnd(
-      kafka,
+    const reading = transport.readToEnd(
       topic,
       (m, p) => {
         if (stop.signal.aborted) return undefined;

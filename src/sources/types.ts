@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Transport } from '../transport/index.js';
 import type { InputSpec, SamplePrediction, SampleInput } from '../contracts/index.js';
 
 /** One record of a source: a sample to embed (or an embedding), with its label where the data has one. */
@@ -42,7 +42,7 @@ export interface SourceOptions {
   /** Ids and labels of a `.npy`/`.f32` file: JSONL `{id, label?, meta?}` or CSV with a header `id[,label]`. */
   readonly sidecar?: string;
   /** Needed by `topic:NAME`. */
-  readonly kafka?: Kafka;
+  readonly transport?: Transport;
   /** Longest JSONL line accepted, in bytes (default: spec.maxBytes). */
   readonly maxLineBytes?: number;
 }

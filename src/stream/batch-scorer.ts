@@ -1,4 +1,3 @@
-import type { IHeaders, Message } from 'kafkajs';
 import { OPTIONS, type Config } from '../config/index.js';
 import { dlqRecord, messageFormat, parseSample, type FlagReason, type InputSpec, type SourceRef } from '../contracts/index.js';
 import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
@@ -7,25 +6,26 @@ import type { QualmMetrics } from '../metrics/index.js';
 import { Scorer, type Embedded, type Embedder, type ScoreItem, type SearchStage } from '../scorer/index.js';
 import type { FlagRules, Score } from '../scoring/index.js';
 import { inputSpecFor } from '../encoder/index.js';
+import type { Headers, OutRecord } from '../transport/index.js';
 
 export type { Embedder } from '../scorer/index.js';
 
 /** QUALM_MAX_DLQ_BYTES's default, for callers that give no configuration of it (tests, benches). */
 const DEFAULT_MAX_DLQ_BYTES = Number(OPTIONS.maxDlqBytes.default);
 
-/** One consumed message, as kafkajs hands it over. */
+/** One consumed message (a transport InRecord, or anything with its key, value, headers and offset). */
 export interface InMessage {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly headers?: IHeaders;
+  readonly headers?: Headers;
   readonly offset: string;
 }
 
 /** Everything one batch produces; written before its offsets are committed. */
 export interface BatchOutput {
-  readonly review: Message[];
-  readonly scores: Message[];
-  readonly dlq: Message[];
+  readonly review: OutRecord[];
+  readonly scores: OutRecord[];
+  readonly dlq: OutRecord[];
   readonly dlqCodes: ErrorCode[];
   readonly flaggedReasons: FlagReason[];
   /** The score of every scored sample, in message order, for the metrics and the drift window. */
@@ -46,7 +46,7 @@ export interface PreparedBatch extends DecodedBatch {
 }
 
 /**
- * Turns a batch of raw messages into Kafka messages: parses and validates each one (the bad
+ * Turns a batch of raw messages into records to publish: parses and validates each one (the bad
  * ones become DLQ records), hands the good ones to the Scorer, and writes what it returns as
  * review, score and DLQ messages. Holds no Kafka connection, so it is tested without a broker.
  */
@@ -96,7 +96,7 @@ export class BatchScorer {
     const maxDlqBytes = this.config.maxDlqBytes ?? DEFAULT_MAX_DLQ_BYTES;
     const toDlq = (m: InMessage, source: SourceRef, code: ErrorCode, message: string): void => {
       out.dlqCodes.push(code);
-      out.dlq.push(dlqRecord(m, { code, message, source, failedAt }, maxDlqBytes) as Message);
+      out.dlq.push(dlqRecord(m, { code, message, source, failedAt }, maxDlqBytes) as OutRecord);
     };
 
     const endDecode = this.metrics.time('decode');

@@ -1,4 +1,3 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, TopicMessages } from 'kafkajs';
 import type { Config } from '../config/index.js';
 import { describeError } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
@@ -9,16 +8,13 @@ import { BatchScorer, type BatchOutput, type DecodedBatch, type Embedder, type I
 import { Pipeline, stages, type PipelineJob } from './pipeline.js';
 import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
-import { chunkByBytes } from './chunk.js';
 import type { SearchStage } from '../scorer/index.js';
-import { PartitionTransactions } from './transactions.js';
-
-/** Largest produce request the worker sends (the broker default message.max.bytes is about 1 MiB). */
-export const PRODUCE_CHUNK_BYTES = 512 * 1024;
+import type { ConsumedBatch, GroupConsumer, PartitionTransactions, Publisher, TopicRecords, Transport } from '../transport/index.js';
 
 export interface WorkerDeps {
   config: Config;
-  kafka: Kafka;
+  /** Kafka, through qualm's own seam (transport/): consumer group, publisher, transactions, topics. */
+  transport: Transport;
   embedder: Embedder;
   /** The snapshot to search; read once per batch, so a refresher may swap it between batches. */
   snapshot: () => IndexSnapshot;
@@ -35,14 +31,6 @@ export const MAX_CONSECUTIVE_FAILURES = 10;
 /** Backoff before re-reading a batch whose publishing failed: this doubled per failure, capped, with jitter. */
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 30_000;
-
-/** kafkajs error types that mean the group is rebalancing: the rejoin rewinds to the committed offsets itself. */
-const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR', 'NOT_COORDINATOR_FOR_GROUP']);
-
-function isRebalanceError(err: unknown): boolean {
-  const type = (err as { type?: unknown } | null)?.type;
-  return typeof type === 'string' && REBALANCE_ERRORS.has(type);
-}
 
 /** Splits `n` into runs of at most `max`, as even as possible. */
 function evenRuns(n: number, max: number): number[] {
@@ -86,9 +74,9 @@ export function createPolicy(
  * (the new assignment starts from the committed offsets).
  */
 export class StreamWorker {
-  private readonly consumer: Consumer;
+  private readonly consumer: GroupConsumer;
   /** The at-least-once producer (idempotent, acks=all); unused with QUALM_DELIVERY=exactly_once. */
-  private readonly producer: Producer;
+  private readonly producer: Publisher;
   /** With QUALM_DELIVERY=exactly_once: a transactional producer per input partition. */
   private readonly transactions: PartitionTransactions | undefined;
   private readonly scorer: BatchScorer;
@@ -114,55 +102,49 @@ export class StreamWorker {
   constructor(private readonly deps: WorkerDeps) {
     const c = deps.config;
     this.log = deps.logger.child({ area: 'stream' });
-    this.consumer = deps.kafka.consumer({
+    this.consumer = deps.transport.groupConsumer({
       groupId: c.groupId,
-      sessionTimeout: c.sessionTimeoutMs,
-      heartbeatInterval: c.heartbeatIntervalMs,
-      maxBytesPerPartition: 1024 * 1024,
-      // Reconnect attempts at most 5 s apart, so that the stream resumes soon after the broker is back.
-      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+      topic: c.inputTopic,
+      fromBeginning: c.fromBeginning,
+      sessionTimeoutMs: c.sessionTimeoutMs,
+      heartbeatIntervalMs: c.heartbeatIntervalMs,
     });
-    this.producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = deps.transport.publisher();
     this.transactions =
       c.delivery === 'exactly_once'
-        ? new PartitionTransactions({
-            kafka: deps.kafka,
-            groupId: c.groupId,
-            idPrefix: c.transactionalIdPrefix,
-            transactionTimeoutMs: c.transactionTimeoutMs,
-            chunkBytes: PRODUCE_CHUNK_BYTES,
-            logger: this.log,
-          })
+        ? deps.transport.partitionTransactions({ groupId: c.groupId, idPrefix: c.transactionalIdPrefix, transactionTimeoutMs: c.transactionTimeoutMs })
         : undefined;
     this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date(), deps.search);
     this.pipeline = new Pipeline(c.maxInFlight);
     this.drift = new DriftWindow(c.driftWindow, c.oodPercentile);
     deps.metrics.setDrift({ stream: () => this.drift.summary(), reference: () => this.referenceSummary() });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
-      this.joined = true;
-      this.generation++;
-      // After a rebalance this member reports lag only for the partitions it now owns.
-      deps.metrics.consumerLag.reset();
-      this.log.info({ event: 'group_join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
-      // Partitions that moved to another member: their transactional producers are closed (the new owner fences them anyway).
-      const owned = e.payload.memberAssignment;
-      void this.transactions?.retain((topic, partition) => owned[topic]?.includes(partition) === true);
-    });
-    // Any answer from the group coordinator or a fetch counts as contact with Kafka.
-    const contact = (): void => {
-      this.lastContact = Date.now();
-      if (!this.kafkaUp) this.setKafkaUp(true);
-    };
-    this.consumer.on(this.consumer.events.HEARTBEAT, contact);
-    this.consumer.on(this.consumer.events.FETCH, contact);
-    this.consumer.on(this.consumer.events.GROUP_JOIN, contact);
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      this.joined = false;
-      this.log.error({ event: 'consumer_crash', error: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
-      if (!e.payload.restart) deps.onFatal?.(e.payload.error);
-    });
-    this.consumer.on(this.consumer.events.STOP, () => {
-      this.joined = false;
+    this.consumer.on((e) => {
+      switch (e.kind) {
+        case 'join': {
+          this.joined = true;
+          this.generation++;
+          // After a rebalance this member reports lag only for the partitions it now owns.
+          deps.metrics.consumerLag.reset();
+          this.log.info({ event: 'group_join', memberId: e.memberId, assignment: e.assignment }, 'joined consumer group');
+          // Partitions that moved to another member: their transactional producers are closed (the new owner fences them anyway).
+          const owned = e.assignment;
+          void this.transactions?.retain((topic, partition) => owned[topic]?.includes(partition) === true);
+          break;
+        }
+        case 'contact':
+          // Any answer from the group coordinator or a fetch counts as contact with Kafka.
+          this.lastContact = Date.now();
+          if (!this.kafkaUp) this.setKafkaUp(true);
+          break;
+        case 'crash':
+          this.joined = false;
+          this.log.error({ event: 'consumer_crash', error: describeError(e.error), restart: e.restart }, 'consumer crashed');
+          if (!e.restart) deps.onFatal?.(e.error);
+          break;
+        case 'stop':
+          this.joined = false;
+          break;
+      }
     });
   }
 
@@ -197,80 +179,58 @@ export class StreamWorker {
     await this.ensureTopics();
     // Exactly-once opens a transactional producer per input partition when it first gets a job of it.
     if (this.transactions === undefined) await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [c.inputTopic], fromBeginning: c.fromBeginning });
     this.running = true;
     this.watchKafka();
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.consumer.run((batch) => this.onBatch(batch));
     this.deps.metrics.ready.set(1);
     this.log.info({ event: 'worker_started', topic: c.inputTopic, group: c.groupId }, 'worker consuming');
   }
 
   private async ensureTopics(): Promise<void> {
     const c = this.deps.config;
-    const admin: Admin = this.deps.kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const wanted = [c.inputTopic, c.reviewTopic, c.dlqTopic, ...(c.scoresTopic === undefined ? [] : [c.scoresTopic])];
-      const missing = wanted.filter((t) => !existing.has(t));
-      if (missing.length > 0) {
-        try {
-          await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
-          this.log.info({ event: 'topics_created', topics: missing }, 'created missing topics');
-        } catch (err) {
-          // The cluster may forbid creation; consuming and producing then fail with their own clear errors.
-          this.log.warn({ event: 'topics_create_failed', topics: missing, error: describeError(err) }, 'could not create topics');
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
+    const wanted = [c.inputTopic, c.reviewTopic, c.dlqTopic, ...(c.scoresTopic === undefined ? [] : [c.scoresTopic])];
+    const { created, failed } = await this.deps.transport.ensureTopics(wanted);
+    if (created.length > 0) this.log.info({ event: 'topics_created', topics: created }, 'created missing topics');
+    // The cluster may forbid creation; consuming and producing then fail with their own clear errors.
+    if (failed !== undefined) this.log.warn({ event: 'topics_create_failed', topics: failed.topics, error: describeError(failed.error) }, 'could not create topics');
   }
 
   /**
-   * kafkajs's eachBatch: splits the batch into jobs and admits them to the pipeline, waiting
-   * for room (heartbeating meanwhile). Returns once they are admitted, so that kafkajs fetches
+   * A fetched batch: split into jobs and admitted to the pipeline, waiting for room
+   * (heartbeating meanwhile). Returns once they are admitted, so that the consumer fetches
    * the next batch while these are still being worked on.
    */
-  private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale() || !this.running) return;
+  private async onBatch(batch: ConsumedBatch): Promise<void> {
+    if (batch.records.length === 0 || !batch.isLive() || !this.running) return;
     const key = `${batch.topic}/${batch.partition}`;
     const c = this.deps.config;
     // After a failure, the partition waits out its backoff before its batch is read again.
     for (let wait = (this.retryAt.get(key) ?? 0) - Date.now(); wait > 0; wait = (this.retryAt.get(key) ?? 0) - Date.now()) {
       await new Promise((r) => setTimeout(r, Math.min(wait, c.heartbeatIntervalMs)));
-      if (!this.running || payload.isStale()) return;
-      await payload.heartbeat();
+      if (!this.running || !batch.isLive()) return;
+      await batch.heartbeat();
     }
     const generation = this.generation;
     let start = 0;
-    for (const size of evenRuns(batch.messages.length, c.inferenceBatch)) {
-      const messages = batch.messages.slice(start, start + size);
+    for (const size of evenRuns(batch.records.length, c.inferenceBatch)) {
+      const messages = batch.records.slice(start, start + size);
       start += size;
       while (!this.pipeline.hasRoom(size)) {
         await Promise.race([this.pipeline.room(size), new Promise((r) => setTimeout(r, c.heartbeatIntervalMs))]);
-        if (!this.running || payload.isStale()) return;
-        await payload.heartbeat();
+        if (!this.running || !batch.isLive()) return;
+        await batch.heartbeat();
       }
-      if (!this.running || payload.isStale() || generation !== this.generation) return;
+      if (!this.running || !batch.isLive() || generation !== this.generation) return;
       const last = (messages[messages.length - 1] as InMessage).offset;
       // Fetching goes on from here; the commit of these offsets waits for their records' acks.
-      payload.resolveOffset(last);
-      void this.pipeline.admit(this.job(payload, messages, generation));
+      batch.fetchedThrough(last);
+      void this.pipeline.admit(this.job(batch, messages, generation));
       this.deps.metrics.inFlight.set(this.pipeline.inFlight);
     }
   }
 
   /** One job: `messages`, a run of one partition's batch, through decode, embed, search+score, publish+commit. */
-  private job(payload: EachBatchPayload, messages: readonly InMessage[], generation: number): PipelineJob {
-    const { batch } = payload;
+  private job(batch: ConsumedBatch, messages: readonly InMessage[], generation: number): PipelineJob {
     const key = `${batch.topic}/${batch.partition}`;
     const epoch = this.epochs.get(key) ?? 0;
     const m = this.deps.metrics;
@@ -283,23 +243,22 @@ export class StreamWorker {
           endBatch = m.time('batch');
           return Promise.resolve(this.scorer.decode(batch.topic, batch.partition, messages));
         },
-        (decoded: DecodedBatch): Promise<PreparedBatch> => this.scorer.embed(decoded, () => payload.heartbeat()),
+        (decoded: DecodedBatch): Promise<PreparedBatch> => this.scorer.embed(decoded, () => batch.heartbeat()),
         (prepared: PreparedBatch): Promise<BatchOutput> => this.scorer.finish(prepared),
-        (out: BatchOutput): Promise<void> => this.publish(payload, messages, out, () => endBatch?.()),
+        (out: BatchOutput): Promise<void> => this.publish(batch, messages, out, () => endBatch?.()),
       ),
-      failed: (err: unknown): void => this.jobFailed(payload, messages, epoch, err),
+      failed: (err: unknown): void => this.jobFailed(batch, messages, epoch, err),
     };
   }
 
   /** The last stage: the job's records, acknowledged, then its offsets committed, then its metrics. */
-  private async publish(payload: EachBatchPayload, messages: readonly InMessage[], out: BatchOutput, endBatch: () => void): Promise<void> {
-    const { batch } = payload;
+  private async publish(batch: ConsumedBatch, messages: readonly InMessage[], out: BatchOutput, endBatch: () => void): Promise<void> {
     const c = this.deps.config;
     const m = this.deps.metrics;
-    const topicMessages: TopicMessages[] = [];
-    if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, messages: out.review });
-    if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, messages: out.scores });
-    if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, messages: out.dlq });
+    const topicMessages: TopicRecords[] = [];
+    if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, records: out.review });
+    if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, records: out.scores });
+    if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, records: out.dlq });
     const last = (messages[messages.length - 1] as InMessage).offset;
     const offset = (BigInt(last) + 1n).toString();
     if (this.transactions !== undefined) {
@@ -324,12 +283,8 @@ export class StreamWorker {
     } else {
       const endProduce = m.time('produce');
       try {
-        // Requests stay under the broker's message.max.bytes; all must be acknowledged before the commit.
-        for (const { topic, messages: records } of topicMessages) {
-          for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) {
-            await this.producer.send({ topic, messages: chunk, acks: -1 });
-          }
-        }
+        // Every record acknowledged (acks=all) before the commit.
+        await this.producer.publish(topicMessages);
       } catch (err) {
         m.produceErrors.inc();
         throw err;
@@ -337,9 +292,8 @@ export class StreamWorker {
       endProduce();
 
       const endCommit = m.time('commit');
-      // Through the batch payload, not consumer.commitOffsets(): the latter silently skips the
-      // commit once stop() has begun, which would drop the commit of a job being drained.
-      await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
+      // Through the batch: it commits while the consumer drains after close() began.
+      await batch.commit(offset);
       endCommit();
     }
     this.failures = 0;
@@ -376,13 +330,12 @@ export class StreamWorker {
    * After MAX_CONSECUTIVE_FAILURES the worker gives up (onFatal: the process exits, and its
    * supervisor restarts it).
    */
-  private jobFailed(payload: EachBatchPayload, messages: readonly InMessage[], epoch: number, err: unknown): void {
-    const { batch } = payload;
+  private jobFailed(batch: ConsumedBatch, messages: readonly InMessage[], epoch: number, err: unknown): void {
     const key = `${batch.topic}/${batch.partition}`;
     if ((this.epochs.get(key) ?? 0) !== epoch) return; // an earlier job of this partition already rewound it
     this.epochs.set(key, epoch + 1);
     const first = (messages[0] as InMessage).offset;
-    const rebalance = isRebalanceError(err);
+    const rebalance = this.deps.transport.isRebalance(err);
     if (!rebalance) this.failures++;
     const backoff = rebalance ? 0 : Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (this.failures - 1)) * (0.5 + Math.random() * 0.5);
     this.retryAt.set(key, Date.now() + backoff);
@@ -393,7 +346,7 @@ export class StreamWorker {
     // Always rewound, a rebalance error too: fetching has moved past this job, and a later
     // job's commit must not step over it (a rejoin would rewind as well; a seek then is harmless).
     try {
-      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first });
+      this.consumer.seek(batch.topic, batch.partition, first);
     } catch (seekErr) {
       this.log.warn({ event: 'seek_failed', error: describeError(seekErr) }, 'could not rewind the partition; the next rebalance or restart will');
     }
@@ -426,13 +379,13 @@ export class StreamWorker {
           [
             'pause',
             () => {
-              if (wasRunning) this.consumer.pause([{ topic: this.deps.config.inputTopic }]);
+              if (wasRunning) this.consumer.pause(this.deps.config.inputTopic);
               return Promise.resolve();
             },
           ],
           ['drain', () => this.pipeline.idle()],
-          ['consumer', () => this.consumer.disconnect()],
-          ['producer', () => (this.transactions === undefined ? this.producer.disconnect() : this.transactions.close())],
+          ['consumer', () => this.consumer.close()],
+          ['producer', () => (this.transactions === undefined ? this.producer.close() : this.transactions.close())],
         ],
         (step, err) => this.log.error({ event: 'close_step_failed', step, error: describeError(err) }, 'close step failed'),
       );

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type KafkaMessage, type Message } from 'kafkajs';
-import { PRODUCE_CHUNK_BYTES, chunkByBytes } from '../../src/stream/index.js';
+import { PRODUCE_CHUNK_BYTES, chunkByBytes } from '../../src/transport/index.js';
 
 /** A quiet kafkajs client for test code (the worker under test logs for itself). */
 export function testKafka(brokers: string[]): Kafka {

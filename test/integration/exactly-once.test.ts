@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
-import { transactionalId } from '../../src/stream/transactions.js';
+import { transactionalId } from '../../src/transport/index.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { buildSliceBundle, embedSlice } from '../helpers/bundles.js';
 import { WorkerProcess } from '../helpers/worker-process.js';

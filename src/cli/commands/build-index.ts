@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import type { Kafka } from 'kafkajs';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.js';
 import type { LabelRecord, SamplePrediction } from '../../contracts/index.js';
@@ -28,7 +27,7 @@ import { fitCombination, fitModelCombination, withModelPart } from '../../eval/i
 import { referenceScorer } from '../../scoring/index.js';
 import { LabelCollector, SkipCounter, SourceRecordError, mergeSkips, openSource, type SkipReport, type Source, type SourceOptions, type SourceRecord } from '../../sources/index.js';
 import { encodeInputs, inputSpecFor } from '../../encoder/index.js';
-import { createKafka, readTopicToEnd } from '../../stream/index.js';
+import { KafkajsTransport, type Transport } from '../../transport/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
 import { foldReviews, readReviewRecords, type FoldResult } from '../reviewed-references.js';
@@ -178,7 +177,7 @@ export interface ReferencesOptions {
   batch: number;
   signal?: AbortSignal;
   /** Needed by topic:NAME sources. */
-  kafka?: Kafka;
+  transport?: Transport;
   /** Where the read progress goes (default: stderr). */
   log?: (line: string) => void;
 }
@@ -302,7 +301,7 @@ export async function buildReferencesBundle(config: Config, opts: ReferencesOpti
       skipInvalid: opts.skipInvalid,
       ...(opts.dim === undefined ? {} : { dim: opts.dim }),
       ...(opts.sidecar === undefined ? {} : { sidecar: opts.sidecar }),
-      ...(opts.kafka === undefined ? {} : { kafka: opts.kafka }),
+      ...(opts.transport === undefined ? {} : { transport: opts.transport }),
     };
     const open = (): Promise<Source> => openSource(opts.references, sourceOptions);
     const stratified = opts.subsample?.method === 'stratified' ? await stratifiedRows(open, opts.subsample, opts.limit, signal) : null;
@@ -414,12 +413,11 @@ export async function foldReviewedLabels(config: Config, version: string, signal
     });
   }
   const existingIds = new Set(JSON.parse(await readFile(join(dir, IDS_FILE), 'utf8')) as string[]);
-  const kafka = createKafka(config, createLogger(config.logLevel), '-build-index');
+  const transport = KafkajsTransport.fromConfig(config, createLogger(config.logLevel), '-build-index');
   const labels: (LabelRecord | null)[] = [];
   const opts = signal === undefined ? {} : { signal };
-  const reviews = await readReviewRecords(kafka, config.reviewTopic, signal);
-  await readTopicToEnd(
-    kafka,
+  const reviews = await readReviewRecords(transport, config.reviewTopic, signal);
+  await transport.readToEnd(
     config.labelsTopic,
     (m) => {
       const parsed = parseLabelRecord(m.value);
@@ -578,7 +576,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
         k,
         batch: intFlag('batch', values.batch, 512, 1),
         signal: stop.signal,
-        ...(references.startsWith('topic:') ? { kafka: createKafka(config, createLogger(config.logLevel), '-build-index') } : {}),
+        ...(references.startsWith('topic:') ? { transport: KafkajsTransport.fromConfig(config, createLogger(config.logLevel), '-build-index') } : {}),
       });
       const pruned = await pruneBundles(config.bundleDir, config.bundleRetain);
       const labels = res.manifest.labels;

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Consumer, Kafka } from 'kafkajs';
 import { pino } from 'pino';
 import type { Config } from '../../config/index.js';
 import { readDlqHeaders, type ScoreRecord } from '../../contracts/index.js';
@@ -10,7 +8,7 @@ import { OnnxEncoder } from '../../encoder/index.js';
 import { loadCurrentBundle } from '../../index/index.js';
 import { KAFKA_VERSION, startLocalKafka, type LocalKafka } from '../../local-kafka/index.js';
 import { createLogger } from '../../logging/index.js';
-import { createKafka } from '../../stream/index.js';
+import { KafkajsTransport, type Follower, type Transport } from '../../transport/index.js';
 import { packageRoot } from '../../util/package-root.js';
 import { freeLoopbackPort } from '../../util/ports.js';
 import { intFlag, parseFlags, ratioFlag } from '../args.js';
@@ -78,44 +76,37 @@ function tail(path: string, lines = 15): string {
   }
 }
 
-async function startMonitor(kafka: Kafka, c: Config, scoresTopic: string, tally: Tally): Promise<Consumer> {
-  const consumer = kafka.consumer({ groupId: `qualm-demo-monitor-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [scoresTopic, c.reviewTopic, c.dlqTopic], fromBeginning: true });
-  await consumer.run({
-    // eslint-disable-next-line @typescript-eslint/require-await -- kafkajs wants a promise; counting is synchronous
-    eachMessage: async ({ topic, message }) => {
-      tally.lastOutputAt = Date.now();
-      if (topic === c.dlqTopic) {
-        const info = readDlqHeaders(message.headers);
-        const key = `${info?.source.partition ?? '?'}:${info?.source.offset ?? message.offset}`;
-        if (tally.seen.has(key)) return;
-        tally.seen.add(key);
-        tally.dlq++;
-        const code = info?.code ?? 'unknown';
-        tally.dlqByCode.set(code, (tally.dlqByCode.get(code) ?? 0) + 1);
-        return;
-      }
-      if (topic === c.reviewTopic) {
-        tally.reviews++;
-        return;
-      }
-      const rec = JSON.parse(message.value?.toString('utf8') ?? '{}') as ScoreRecord;
-      const key = `${rec.source.partition}:${rec.source.offset}`;
+function startMonitor(transport: Transport, c: Config, scoresTopic: string, tally: Tally): Promise<Follower> {
+  return transport.follow([scoresTopic, c.reviewTopic, c.dlqTopic], (message, { topic }) => {
+    tally.lastOutputAt = Date.now();
+    if (topic === c.dlqTopic) {
+      const info = readDlqHeaders(message.headers);
+      const key = `${info?.source.partition ?? '?'}:${info?.source.offset ?? message.offset}`;
       if (tally.seen.has(key)) return;
       tally.seen.add(key);
-      tally.scored++;
-      const src = typeof rec.meta?.source === 'string' ? rec.meta.source : 'unknown';
-      const s = tally.bySource.get(src) ?? { scored: 0, flagged: 0 };
-      s.scored++;
-      if (rec.flagged) {
-        s.flagged++;
-        tally.flagged++;
-      }
-      tally.bySource.set(src, s);
-    },
+      tally.dlq++;
+      const code = info?.code ?? 'unknown';
+      tally.dlqByCode.set(code, (tally.dlqByCode.get(code) ?? 0) + 1);
+      return;
+    }
+    if (topic === c.reviewTopic) {
+      tally.reviews++;
+      return;
+    }
+    const rec = JSON.parse(message.value?.toString('utf8') ?? '{}') as ScoreRecord;
+    const key = `${rec.source.partition}:${rec.source.offset}`;
+    if (tally.seen.has(key)) return;
+    tally.seen.add(key);
+    tally.scored++;
+    const src = typeof rec.meta?.source === 'string' ? rec.meta.source : 'unknown';
+    const s = tally.bySource.get(src) ?? { scored: 0, flagged: 0 };
+    s.scored++;
+    if (rec.flagged) {
+      s.flagged++;
+      tally.flagged++;
+    }
+    tally.bySource.set(src, s);
   });
-  return consumer;
 }
 
 function share(t: Tally, source: string): number {
@@ -149,7 +140,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
   const broker: LocalKafka = await startLocalKafka({ log: () => undefined });
   let worker: ChildProcess | undefined;
   let killOnExit: (() => void) | undefined;
-  let monitor: Consumer | undefined;
+  let monitor: Follower | undefined;
   const stop = stopOnSignals();
   try {
     say(`kafka broker ${broker.version} on ${broker.brokers.join(',')}`);
@@ -199,8 +190,8 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
 
     const tally: Tally = { scored: 0, flagged: 0, reviews: 0, dlq: 0, bySource: new Map(), dlqByCode: new Map(), seen: new Set(), lastOutputAt: 0 };
     // The demo's own Kafka clients log to a file: stdout is the live summary, its last line the JSON.
-    const kafka = createKafka(config, createLogger('info', pino.destination({ dest: join(runDir, 'demo-clients.log'), sync: true })), '-demo');
-    monitor = await startMonitor(kafka, config, scoresTopic, tally);
+    const transport = KafkajsTransport.fromConfig(config, createLogger('info', pino.destination({ dest: join(runDir, 'demo-clients.log'), sync: true })), '-demo');
+    monitor = await startMonitor(transport, config, scoresTopic, tally);
 
     let sent = 0;
     let malformedSent = 0;
@@ -218,7 +209,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     };
     const ticker = setInterval(printLine, 1000);
     try {
-      const counts = await produceMix(kafka, {
+      const counts = await produceMix(transport, {
         topic: config.inputTopic,
         count: maxSamples,
         rate,
@@ -275,7 +266,7 @@ export async function run(argv: string[], baseConfig: Config): Promise<number> {
     return code === 0 && (processed === sent || stop.signal.aborted) ? 0 : 1;
   } finally {
     stop.release();
-    await monitor?.disconnect().catch(() => undefined);
+    await monitor?.stop().catch(() => undefined);
     if (worker !== undefined && worker.exitCode === null && worker.signalCode === null) {
       worker.kill('SIGKILL');
     }

@@ -24,7 +24,7 @@ import {
 import type { SampleInput } from '../../contracts/index.js';
 import { createLogger } from '../../logging/index.js';
 import { SOURCE_SPEC_FORMS, labelOrder, openSource, type Source, type SourceOptions } from '../../sources/index.js';
-import { createKafka } from '../../stream/index.js';
+import { KafkajsTransport } from '../../transport/index.js';
 import { encodeInputs, inputSpecFor } from '../../encoder/index.js';
 import { packageRoot } from '../../util/package-root.js';
 import { sha256File } from '../../util/sha256.js';
@@ -450,7 +450,7 @@ async function prepareOwnData(ctx: OwnContext): Promise<Prepared> {
     if (enc.metric !== 'cosine') throw new UsageError(`${ctx.model}: evaluate builds cosine bundles; this model's manifest asks for metric ${enc.metric}`);
     const spec = inputSpecFor(enc, config.maxMessageBytes);
     const needsKafka = [ctx.references, ctx.test, ctx.ood].some((s) => s?.startsWith('topic:') === true);
-    const kafka = needsKafka ? createKafka(config, createLogger(config.logLevel), '-evaluate') : undefined;
+    const transport = needsKafka ? KafkajsTransport.fromConfig(config, createLogger(config.logLevel), '-evaluate') : undefined;
     const open = (what: 'references' | 'test' | 'ood', at: string): Promise<Source> => {
       const sidecar = ctx.sidecars[what];
       const opts: SourceOptions = {
@@ -458,7 +458,7 @@ async function prepareOwnData(ctx: OwnContext): Promise<Prepared> {
         skipInvalid: ctx.skipInvalid,
         ...(sidecar === undefined ? {} : { sidecar }),
         ...(ctx.dim === undefined ? {} : { dim: ctx.dim }),
-        ...(kafka === undefined ? {} : { kafka }),
+        ...(transport === undefined ? {} : { transport }),
       };
       return openSource(at, opts);
     };

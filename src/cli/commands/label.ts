@@ -1,7 +1,7 @@
 import type { Config } from '../../config/index.js';
 import type { LabelRecord, ReviewRecord } from '../../contracts/index.js';
 import { createLogger } from '../../logging/index.js';
-import { createKafka } from '../../stream/index.js';
+import { KafkajsTransport } from '../../transport/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { readReviewRecords } from '../reviewed-references.js';
 
@@ -52,34 +52,25 @@ export async function run(argv: string[], config: Config): Promise<number> {
   const reviewer = values.reviewer ?? process.env.USER ?? 'unknown';
   const single = values.id !== undefined || values.label !== undefined;
   if (single === (values.simulate !== undefined)) throw new UsageError('give either --id and --label, or --simulate N');
-  const kafka = createKafka(config, createLogger(config.logLevel), '-label');
+  const transport = KafkajsTransport.fromConfig(config, createLogger(config.logLevel), '-label');
 
   let records: LabelRecord[];
   if (values.simulate !== undefined) {
     const n = intFlag('simulate', values.simulate, 0, 1);
-    records = simulatedLabels(await readReviewRecords(kafka, config.reviewTopic), n, reviewer);
+    records = simulatedLabels(await readReviewRecords(transport, config.reviewTopic), n, reviewer);
   } else {
     if (values.id === undefined || values.id === '' || values.label === undefined || values.label === '') throw new UsageError('--id and --label are both required');
     records = [{ id: values.id, label: values.label, reviewer, reviewed_at: new Date().toISOString() }];
   }
 
-  const admin = kafka.admin();
-  await admin.connect();
+  const { failed } = await transport.ensureTopics([config.labelsTopic]);
+  if (failed !== undefined) throw failed.error;
+  const publisher = transport.publisher();
+  await publisher.connect();
   try {
-    if (!(await admin.listTopics()).includes(config.labelsTopic)) {
-      await admin.createTopics({ topics: [{ topic: config.labelsTopic }], waitForLeaders: true });
-    }
+    if (records.length > 0) await publisher.publish([{ topic: config.labelsTopic, records: records.map((r) => ({ key: r.id, value: JSON.stringify(r) })) }]);
   } finally {
-    await admin.disconnect();
-  }
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    if (records.length > 0) {
-      await producer.send({ topic: config.labelsTopic, acks: -1, messages: records.map((r) => ({ key: r.id, value: JSON.stringify(r) })) });
-    }
-  } finally {
-    await producer.disconnect();
+    await publisher.close();
   }
   console.log(JSON.stringify({ topic: config.labelsTopic, published: records.length, labels: countBy(records.map((r) => r.label)) }));
   return 0;

@@ -1,4 +1,3 @@
-import type { Kafka, Message } from 'kafkajs';
 import type { Config } from '../../config/index.js';
 import type { SampleInput } from '../../contracts/index.js';
 import { loadFashionMnist, loadMnist } from '../../datasets/index.js';
@@ -6,7 +5,7 @@ import { OnnxEncoder } from '../../encoder/index.js';
 import { openSource, type SkipReport, type Source, type SourceRecord } from '../../sources/index.js';
 import { inputSpecFor } from '../../encoder/index.js';
 import { createLogger } from '../../logging/index.js';
-import { PRODUCE_CHUNK_BYTES, chunkByBytes, createKafka } from '../../stream/index.js';
+import { KafkajsTransport, type OutRecord, type Publisher, type Transport } from '../../transport/index.js';
 import { intFlag, parseFlags, ratioFlag, UsageError } from '../args.js';
 import { sampleMix, type SampleKind } from '../sample-mix.js';
 import { stopOnSignals } from '../stop-signals.js';
@@ -58,12 +57,20 @@ export function emptyCounts(): Record<SampleKind, number> {
 }
 
 /** Streams the mix to Kafka, paced to `rate` per second in ticks of 50 ms. */
-export async function produceMix(kafka: Kafka, opts: ProduceOptions): Promise<Record<SampleKind, number>> {
+/** A connected publisher to `topic`, creating the topic first where it is missing and the cluster allows it. */
+async function publisherTo(transport: Transport, topic: string): Promise<Publisher> {
+  // A failure to create it is not fatal here: the publish then fails with the broker's own reason.
+  await transport.ensureTopics([topic]);
+  const publisher = transport.publisher();
+  await publisher.connect();
+  return publisher;
+}
+
+export async function produceMix(transport: Transport, opts: ProduceOptions): Promise<Record<SampleKind, number>> {
   const inDist = loadFashionMnist('t10k');
   const ood = loadMnist();
   const mix = sampleMix(inDist, ood, { oodShare: opts.oodShare, malformedShare: opts.malformedShare, seed: opts.seed, oversizeBytes: opts.oversizeBytes, idPrefix: opts.idPrefix });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const publisher = await publisherTo(transport, opts.topic);
   const counts = emptyCounts();
   let total = 0;
   const t0 = Date.now();
@@ -76,20 +83,20 @@ export async function produceMix(kafka: Kafka, opts: ProduceOptions): Promise<Re
         await new Promise((r) => setTimeout(r, tickMs));
         continue;
       }
-      const messages: Message[] = [];
+      const messages: OutRecord[] = [];
       const kinds: SampleKind[] = [];
       for (let i = 0; i < Math.min(remaining, 1000); i++) {
         const m = mix.next().value as { kind: SampleKind; key: string | null; value: string };
         messages.push({ key: m.key, value: m.value });
         kinds.push(m.kind);
       }
-      for (const chunk of chunkByBytes(messages, PRODUCE_CHUNK_BYTES)) await producer.send({ topic: opts.topic, messages: chunk, acks: -1 });
+      await publisher.publish([{ topic: opts.topic, records: messages }]);
       for (const k of kinds) counts[k]++;
       total += messages.length;
       opts.onSent?.(counts, total);
     }
   } finally {
-    await producer.disconnect();
+    await publisher.close();
   }
   return counts;
 }
@@ -109,7 +116,7 @@ export function wireInput(input: SampleInput): Record<string, unknown> {
 }
 
 /** The input-topic message of a source record: id (also the key), input, meta with the label as meta.label. */
-export function wireMessage(r: SourceRecord): Message {
+export function wireMessage(r: SourceRecord): OutRecord {
   const meta = r.label === undefined ? r.meta : { ...r.meta, label: r.label };
   return { key: r.id, value: JSON.stringify({ id: r.id, input: wireInput(r.input), ...(meta === undefined ? {} : { meta }) }) };
 }
@@ -123,16 +130,15 @@ export interface ReplayOptions {
 }
 
 /** Replays a source into `topic`, paced to `rate` per second (0: as fast as possible) as produceMix is. */
-export async function produceFrom(kafka: Kafka, source: Source, opts: ReplayOptions): Promise<{ sent: number; skipped: SkipReport }> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+export async function produceFrom(transport: Transport, source: Source, opts: ReplayOptions): Promise<{ sent: number; skipped: SkipReport }> {
+  const publisher = await publisherTo(transport, opts.topic);
   let total = 0;
   const t0 = Date.now();
   const tickMs = 50;
-  let pending: Message[] = [];
+  let pending: OutRecord[] = [];
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
-    for (const chunk of chunkByBytes(pending, PRODUCE_CHUNK_BYTES)) await producer.send({ topic: opts.topic, messages: chunk, acks: -1 });
+    await publisher.publish([{ topic: opts.topic, records: pending }]);
     total += pending.length;
     pending = [];
     opts.onSent?.(total);
@@ -156,7 +162,7 @@ export async function produceFrom(kafka: Kafka, source: Source, opts: ReplayOpti
     // SIGINT/SIGTERM end the replay as they end the mix: what was sent is reported.
     if (opts.signal?.aborted !== true) throw err;
   } finally {
-    await producer.disconnect();
+    await publisher.close();
   }
   return { sent: total, skipped: source.skipped };
 }
@@ -188,7 +194,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
       if (values['ood-share'] !== undefined || values['malformed-share'] !== undefined || values.seed !== undefined) {
         throw new UsageError('--ood-share, --malformed-share and --seed shape the demo mix; --from replays its source as it is');
       }
-      const kafka = createKafka(config, logger, '-producer');
+      const transport = KafkajsTransport.fromConfig(config, logger, '-producer');
       // The model's input spec judges the records, as the worker will judge the messages.
       const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: 1 });
       const spec = inputSpecFor(encoder, config.maxMessageBytes);
@@ -198,9 +204,9 @@ export async function run(argv: string[], config: Config): Promise<number> {
         skipInvalid: values['skip-invalid'] === true,
         ...(values.dim === undefined ? {} : { dim: intFlag('dim', values.dim, 0, 1) }),
         ...(values.sidecar === undefined ? {} : { sidecar: values.sidecar }),
-        kafka,
+        transport,
       });
-      const res = await produceFrom(kafka, source, {
+      const res = await produceFrom(transport, source, {
         topic: values.topic ?? config.inputTopic,
         count: values.count === undefined ? undefined : intFlag('count', values.count, 0, 1),
         rate: intFlag('rate', values.rate, 200),
@@ -209,7 +215,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
       console.log(JSON.stringify({ from: values.from, topic: values.topic ?? config.inputTopic, ...res }));
       return 0;
     }
-    const counts = await produceMix(createKafka(config, logger, '-producer'), {
+    const counts = await produceMix(KafkajsTransport.fromConfig(config, logger, '-producer'), {
       topic: values.topic ?? config.inputTopic,
       count: values.count === undefined ? undefined : intFlag('count', values.count, 0, 1),
       rate: intFlag('rate', values.rate, 200),

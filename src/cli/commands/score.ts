@@ -9,7 +9,8 @@ import { Scorer, csvHeader, csvRow, type ScoreItem, type Scored } from '../../sc
 import { checkCombination } from '../../scoring/index.js';
 import { SkipCounter, SourceRecordError, mergeSkips, openSource, type SourceRecord } from '../../sources/index.js';
 import { createLogger } from '../../logging/index.js';
-import { createKafka, createPolicy } from '../../stream/index.js';
+import { createPolicy } from '../../stream/index.js';
+import { KafkajsTransport } from '../../transport/index.js';
 import { inputSpecFor } from '../../encoder/index.js';
 import { intFlag, parseFlags, UsageError } from '../args.js';
 import { Progress } from '../progress.js';
@@ -233,7 +234,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
       skipInvalid: opts.skipInvalid,
       ...(opts.dim === undefined ? {} : { dim: opts.dim }),
       ...(opts.sidecar === undefined ? {} : { sidecar: opts.sidecar }),
-      ...(opts.in.startsWith('topic:') ? { kafka: createKafka(config, createLogger(config.logLevel)) } : {}),
+      ...(opts.in.startsWith('topic:') ? { transport: KafkajsTransport.fromConfig(config, createLogger(config.logLevel)) } : {}),
     });
     // As the worker loads it: the model's sha256 and metric must match, the fitted combination must be one this qualm computes.
     const snapshot: IndexSnapshot = await loadCurrentFromStore(

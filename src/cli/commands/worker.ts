@@ -6,7 +6,8 @@ import { BundleRefresher, HttpBundleStore, LocalBundleStore, SearchThread, loadC
 import { checkCombination } from '../../scoring/index.js';
 import { createLogger, type Logger } from '../../logging/index.js';
 import { QualmMetrics, startHealthServer, type HealthServer } from '../../metrics/index.js';
-import { StreamWorker, createKafka } from '../../stream/index.js';
+import { StreamWorker } from '../../stream/index.js';
+import { KafkajsTransport } from '../../transport/index.js';
 import { runSteps } from '../../util/run-steps.js';
 import { parseFlags } from '../args.js';
 
@@ -114,7 +115,7 @@ export async function run(argv: string[], config: Config): Promise<number> {
   let fatal: ((err: Error) => void) | undefined;
   const worker = new StreamWorker({
     config,
-    kafka: createKafka(config, logger),
+    transport: KafkajsTransport.fromConfig(config, logger),
     embedder: encoder,
     snapshot: () => refresher.current(),
     metrics,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig, type Config } from '../../../src/config/index.js';
-import { kafkaAccessProblem } from '../../../src/stream/kafka-client.js';
+import { kafkaAccessProblem } from '../../../src/transport/kafkajs/client.js';
 
 /** An error shaped as kafkajs makes them: a name, and a code, type or cause where it sets one. */
 function kafkaError(name: string, message: string, fields: { code?: string; type?: string; cause?: Error } = {}): Error {

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { ErrorCodes, QualmError } from '../errors.js';
+import { ErrorCodes, QualmError } from '../../errors.js';
+import type { InRecord, ReadToEndOptions } from '../types.js';
+
+/** A kafkajs message as qualm's record. */
+export function inRecord(m: KafkaMessage): InRecord {
+  return { key: m.key, value: m.value, headers: m.headers ?? {}, offset: m.offset, timestamp: m.timestamp };
+}
 
 /**
  * Reads a topic from its beginning up to the end it had when the call started, in offset
@@ -12,8 +18,8 @@ export async function readTopicToEnd(
   kafka: Kafka,
   topic: string,
   /** A returned promise holds the batch until it settles (backpressure for a slow reader). */
-  onMessage: (message: KafkaMessage, partition: number) => void | Promise<void>,
-  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  onMessage: (record: InRecord, partition: number) => void | Promise<void>,
+  opts: ReadToEndOptions = {},
 ): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
@@ -56,7 +62,7 @@ export async function readTopicToEnd(
               if (end === undefined) return;
               for (const m of batch.messages) {
                 if (BigInt(m.offset) >= end) break;
-                const pending = onMessage(m, batch.partition);
+                const pending = onMessage(inRecord(m), batch.partition);
                 read++;
                 if (pending !== undefined) {
                   await pending;

@@ -1,7 +1,10 @@
-import type { Message } from 'kafkajs';
+import type { OutRecord } from './types.js';
+
+/** Largest produce request qualm sends (the broker default message.max.bytes is about 1 MiB). */
+export const PRODUCE_CHUNK_BYTES = 512 * 1024;
 
 /** Approximate wire size of a message: key, value and headers. */
-export function messageBytes(m: Message): number {
+export function messageBytes(m: OutRecord): number {
   const len = (v: Buffer | string | null | undefined): number => (v === null || v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v));
   let n = len(m.key) + len(m.value) + 16;
   for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + (Array.isArray(v) ? v.reduce((a: number, x) => a + len(x), 0) : len(v));
@@ -13,9 +16,9 @@ export function messageBytes(m: Message): number {
  * request exceeds the broker's message.max.bytes. A single larger message gets a run of
  * its own (the broker accepts or refuses it on its own merits).
  */
-export function chunkByBytes(messages: readonly Message[], maxBytes: number): Message[][] {
-  const out: Message[][] = [];
-  let cur: Message[] = [];
+export function chunkByBytes<M extends OutRecord>(messages: readonly M[], maxBytes: number): M[][] {
+  const out: M[][] = [];
+  let cur: M[] = [];
   let size = 0;
   for (const m of messages) {
     const b = messageBytes(m);

@@ -1,24 +1,9 @@
-import type { Kafka, Producer, TopicMessages } from 'kafkajs';
-import { describeError } from '../errors.js';
-import type { Logger } from '../logging/index.js';
-import { chunkByBytes } from './chunk.js';
-
-/** What one transaction writes: records, then the input offset to commit with them. */
-export interface TransactionWork {
-  readonly records: readonly TopicMessages[];
-  /** The input partition the job came from, and the offset to commit (its last offset + 1). */
-  readonly input: { readonly topic: string; readonly partition: number; readonly offset: string };
-}
-
-export interface PartitionTransactionsOptions {
-  readonly kafka: Kafka;
-  readonly groupId: string;
-  readonly idPrefix: string;
-  readonly transactionTimeoutMs: number;
-  /** Largest produce request (the broker's message.max.bytes bounds it). */
-  readonly chunkBytes: number;
-  readonly logger: Logger;
-}
+import type { Kafka, Producer } from 'kafkajs';
+import { describeError } from '../../errors.js';
+import type { Logger } from '../../logging/index.js';
+import { chunkByBytes, PRODUCE_CHUNK_BYTES } from '../chunk.js';
+import { PRODUCER_RETRY } from './client.js';
+import type { PartitionTransactions, PartitionTransactionsOptions, TransactionWork } from '../types.js';
 
 /** The transactional id of an input partition: one per partition, so that its next owner fences its last. */
 export function transactionalId(prefix: string, groupId: string, topic: string, partition: number): string {
@@ -40,12 +25,16 @@ export function transactionalId(prefix: string, groupId: string, topic: string, 
  * A failed transaction is aborted where possible and its producer dropped; the next job of
  * that partition starts a new one (a fresh epoch), so no half-known producer state is reused.
  */
-export class PartitionTransactions {
+export class KafkajsPartitionTransactions implements PartitionTransactions {
   private readonly producers = new Map<string, Promise<Producer>>();
   private readonly log: Logger;
 
-  constructor(private readonly o: PartitionTransactionsOptions) {
-    this.log = o.logger.child({ area: 'transactions' });
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly o: PartitionTransactionsOptions,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ area: 'transactions' });
   }
 
   /** Input partitions with a producer open now (for tests and logs). */
@@ -58,12 +47,13 @@ export class PartitionTransactions {
     let p = this.producers.get(key);
     if (p === undefined) {
       const id = transactionalId(this.o.idPrefix, this.o.groupId, topic, partition);
-      const producer = this.o.kafka.producer({
+      const producer = this.kafka.producer({
         transactionalId: id,
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         transactionTimeout: this.o.transactionTimeoutMs,
+        retry: PRODUCER_RETRY,
       });
       p = producer.connect().then(() => producer);
       // A producer that fails to connect is not kept: the next job tries again.
@@ -80,8 +70,8 @@ export class PartitionTransactions {
     const producer = await this.producerFor(topic, partition);
     const txn = await producer.transaction();
     try {
-      for (const { topic: out, messages } of work.records) {
-        for (const chunk of chunkByBytes(messages, this.o.chunkBytes)) await txn.send({ topic: out, messages: chunk });
+      for (const { topic: out, records } of work.records) {
+        for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) await txn.send({ topic: out, messages: chunk });
       }
       timers?.produced?.();
       await txn.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });

@@ -1,8 +1,15 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
-import { OPTIONS, saslPasswordKey, tlsMaterial, type Config } from '../config/index.js';
-import { ConfigError, ErrorCodes, type ConfigProblem } from '../errors.js';
-import type { Logger } from '../logging/index.js';
+import { OPTIONS, saslPasswordKey, tlsMaterial, type Config } from '../../config/index.js';
+import { ConfigError, ErrorCodes, type ConfigProblem } from '../../errors.js';
+import type { Logger } from '../../logging/index.js';
+
+/**
+ * A producer's own retries: few and at most 2 s apart, so that a send stuck on a broker that
+ * is away fails soon and the worker's job retry (with its own backoff) takes over, and a send
+ * in flight when the broker returns goes through within seconds (kafkajs's default grows to 30 s).
+ */
+export const PRODUCER_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 2000 };
 
 function saslOptions(c: Config): SASLOptions | undefined {
   if (c.kafkaSaslMechanism === undefined || c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined) return undefined;
