@@ -50,7 +50,8 @@ test('build-index --references fits the combination with the model\'s signals fr
   };
   const wm = manifest.scoring.combination.with_model;
   assert.ok(wm !== undefined, 'the bundle holds the combination with the model\'s signals');
-  assert.deepEqual(wm.features.slice(-3), ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement']);
+  assert.deepEqual(wm.features.slice(-4), ['model_log_msp_uncertainty', 'model_entropy', 'model_neighbor_disagreement', 'model_gaussian_disagreement']);
+  assert.ok(wm.features.includes('relative_mahalanobis_percentile'), 'the Gaussian\'s features, taken out of fold for the fit rows');
   assert.equal(wm.fit.model_source, "the references' own predictions");
   assert.ok((wm.fit.held_out_auroc as number) > 0.8, JSON.stringify(wm.fit));
   assert.ok(!manifest.scoring.combination.features.some((f) => f.startsWith('model_')), 'the fallback is embedding-only');
