@@ -11,6 +11,15 @@ import type { Logger } from '../../logging/index.js';
  */
 export const PRODUCER_RETRY = { retries: 5, initialRetryTime: 300, maxRetryTime: 2000 };
 
+/**
+ * A transactional producer's retries start at 20 ms: right after a commit the broker answers
+ * the next transaction's AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until the last
+ * one's markers are written (a few ms), and a 300 ms first retry cost about 200 ms per
+ * transaction (npm run bench:transactions: 211 ms a transaction of 256 records against 8.6 ms for a plain acked publish; 38 ms with these retries; a 5 ms start gained nothing).
+ * More retries, so that the total still reaches past a couple of seconds.
+ */
+export const TRANSACTIONAL_PRODUCER_RETRY = { retries: 10, initialRetryTime: 20, maxRetryTime: 2000 };
+
 function saslOptions(c: Config): SASLOptions | undefined {
   if (c.kafkaSaslMechanism === undefined || c.kafkaSaslUsername === undefined || c.kafkaSaslPassword === undefined) return undefined;
   return { mechanism: c.kafkaSaslMechanism, username: c.kafkaSaslUsername, password: c.kafkaSaslPassword };

@@ -2,7 +2,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logging/index.js';
 import { chunkByBytes, PRODUCE_CHUNK_BYTES } from '../chunk.js';
-import { PRODUCER_RETRY } from './client.js';
+import { TRANSACTIONAL_PRODUCER_RETRY } from './client.js';
 import type { PartitionTransactions, PartitionTransactionsOptions, TransactionWork } from '../types.js';
 
 /** The transactional id of an input partition: one per partition, so that its next owner fences its last. */
@@ -53,7 +53,7 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         transactionTimeout: this.o.transactionTimeoutMs,
-        retry: PRODUCER_RETRY,
+        retry: TRANSACTIONAL_PRODUCER_RETRY,
       });
       p = producer.connect().then(() => producer);
       // A producer that fails to connect is not kept: the next job tries again.
