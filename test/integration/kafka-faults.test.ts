@@ -1,6 +1,7 @@
-// SIGTERM in the phases where Kafka can hold the worker up: joining a group that waits on a
-// stuck member, and draining while the broker is gone. A real broker of its own (this file
-// stops it), the committed ONNX encoder, a real HNSW bundle, `qualm worker` as a child process.
+// Kafka going away under a running worker: a broker restart mid-stream, and SIGTERM in the
+// phases where Kafka can hold the worker up (joining a group that waits on a stuck member,
+// draining while the broker is gone). A real broker of its own (this file stops it), the
+// committed ONNX encoder, a real HNSW bundle, `qualm worker` as a child process.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Consumer, Kafka } from 'kafkajs';
 import { sampleMix } from '../../src/cli/sample-mix.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { ScoreRecord } from '../../src/contracts/index.js';
+import { readDlqHeaders, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { freeLoopbackPort } from '../../src/util/ports.js';
@@ -41,8 +42,8 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function messages(n: number, prefix: string): { key: string | null; value: string }[] {
-  const mix = sampleMix(loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]), loadMnist(), { oodShare: 0.2, malformedShare: 0, seed: 5, oversizeBytes: 0, idPrefix: prefix });
+function messages(n: number, prefix: string, malformedShare = 0): { key: string | null; value: string }[] {
+  const mix = sampleMix(loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]), loadMnist(), { oodShare: 0.2, malformedShare, seed: 5, oversizeBytes: 0, idPrefix: prefix });
   return Array.from({ length: n }, () => {
     const m = mix.next().value as { key: string | null; value: string };
     return { key: m.key, value: m.value };
@@ -133,4 +134,61 @@ test('SIGTERM while draining with the broker gone: the worker exits within QUALM
   cleanups.push(() => next.stop('SIGKILL'));
   await waitFor(() => new Set(all.json<ScoreRecord>().map((r) => r.id)).size === n, `all ${n} inputs scored after the restart`, 180_000);
   await next.stop('SIGTERM');
+});
+
+test('the broker restarted mid-stream under exactly_once: the same worker stays up (/healthz ok, /readyz not ready while it is away), resumes, and a read_committed reader sees every input exactly once', { timeout: 300_000 }, async () => {
+  assert.ok(broker !== undefined);
+  const t = uniqueWorkerTopics();
+  await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
+  const n = 4000;
+  await produce(kafka, t.input, messages(n, 'r', 0.02));
+  const w = await WorkerProcess.start({
+    ...workerTopicEnv(broker.brokers, t),
+    QUALM_BUNDLE_DIR: bundleDir,
+    QUALM_MODEL_PATH: CONFIG.modelPath,
+    QUALM_DELIVERY: 'exactly_once',
+    QUALM_INFERENCE_BATCH: '64',
+  });
+  cleanups.push(() => w.stop('SIGKILL'));
+  const early = await TopicReader.start(kafka, t.scores);
+  await early.waitForCount(300, 'first scores', 120_000);
+  await early.stop();
+
+  await broker.stop();
+  broker = undefined;
+  const during: { health: number; ready: number }[] = [];
+  for (let i = 0; i < 12; i++) {
+    during.push({ health: await w.get('/healthz').catch(() => 0), ready: await w.get('/readyz').catch(() => 0) });
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.ok(
+    during.every((d) => d.health === 200),
+    'the worker stays alive while the broker is away',
+  );
+  assert.ok(
+    during.some((d) => d.ready === 503),
+    '/readyz says not ready while the broker is away',
+  );
+  assert.equal(w.child.exitCode, null);
+
+  broker = await startLocalKafka({ dataDir, port });
+  kafka = testKafka(broker.brokers);
+  const scores = await TopicReader.start(kafka, t.scores);
+  const dlq = await TopicReader.start(kafka, t.dlq);
+  cleanups.push(
+    () => scores.stop(),
+    () => dlq.stop(),
+  );
+  await waitFor(() => scores.messages.length + dlq.messages.length >= n, `all ${n} inputs done by the same worker`, 180_000);
+  await waitFor(async () => (await w.get('/readyz').catch(() => 0)) === 200, 'ready again');
+  await new Promise((r) => setTimeout(r, 2000));
+  const offsets = [
+    ...scores.json<ScoreRecord>().map((r) => Number(r.source.offset)),
+    ...dlq.messages.map((m) => Number(readDlqHeaders(m.headers)?.source.offset)),
+  ];
+  assert.equal(offsets.length, n, 'no input twice');
+  assert.deepEqual(new Set(offsets), new Set(Array.from({ length: n }, (_, i) => i)), 'every input once');
+  assert.match(w.log(), /"event":"kafka_down"/);
+  assert.match(w.log(), /"event":"kafka_up"/);
+  await w.stop('SIGTERM');
 });
