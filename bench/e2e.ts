@@ -282,6 +282,7 @@ await reader.run({
   },
 });
 await new Promise((r) => setTimeout(r, 3000)); // the reader joins before the first send
+const beforeLatency = await worker.metrics();
 log(`latency: producing ${round(rate)} msg/s for ${LATENCY_S} s`);
 const started = Date.now();
 let sent = 0;
@@ -303,6 +304,15 @@ latencies.sort((a, b) => a - b);
 const p50 = quantile(latencies, 0.5);
 const p99 = quantile(latencies, 0.99);
 log(`latency: p50 ${p50} ms, p99 ${p99} ms, max ${latencies[latencies.length - 1]} ms over ${latencies.length} messages`);
+// Where a job's time goes at this load: the worker's own timers, per job (mean), between the phase's start and end.
+{
+  const afterLatency = await worker.metrics();
+  const delta = (name: string, labels = ''): number => metricSum(afterLatency, name, labels) - metricSum(beforeLatency, name, labels);
+  const jobs = delta('qualm_batch_size_count');
+  const perJob: Record<string, number> = { messages: round(delta('qualm_batch_size_sum') / jobs, 1) };
+  for (const st of stages) perJob[`${st}_ms`] = round((delta('qualm_stage_duration_seconds_sum', `stage="${st}"`) / jobs) * 1000, 2);
+  log(`latency: ${jobs} jobs; per job (mean): ${JSON.stringify(perJob)}`);
+}
 const finalRss = procPeakRss(workerPid);
 await worker.stop('SIGTERM');
 const complaints = worker.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l));
