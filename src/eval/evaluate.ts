@@ -452,7 +452,7 @@ export async function evaluateEmbeddings(input: EvaluationInput, opts: Evaluatio
       brierSum += brier[i] as number;
     }
     // The out-of-distribution rule on held-out data, and the shifted sets, through the worker's path.
-    const shiftCtx = { snap, probe, dim, efSearch: input.efSearch, numLabels, flagging: input.flagging ?? DEFAULT_FLAGGING, test: first.test, testLabels: input.testLabels, ood: first.ood, signal, progress };
+    const shiftCtx = { snap, probe, dim, efSearch: input.efSearch, numLabels, labelNames: input.labelNames, flagging: input.flagging ?? DEFAULT_FLAGGING, test: first.test, testLabels: input.testLabels, ood: first.ood, signal, progress };
     const oodRule = oodRuleSummary(shiftCtx);
     const shifts = input.shifts === undefined ? undefined : evaluateShifts(shiftCtx, input.shifts);
     const result: EvaluationResult = {

@@ -1,8 +1,48 @@
 import { IMAGE_CORRUPTIONS, IMAGE_CORRUPTION_NAMES, TEXT_CORRUPTIONS, TEXT_CORRUPTION_NAMES, corruptImages, corruptTexts } from './corruptions.js';
+import { seededRandom, shuffleInPlace } from '../util/random.js';
 import type { ShiftInput, ShiftedSet } from './shifts.js';
 
 /** Test rows per shifted set by default (evaluate --shift-limit). */
 export const DEFAULT_SHIFT_ROWS = 2000;
+
+/** Seed of the text shift rows' pick. */
+export const SHIFT_ROWS_SEED = 4;
+
+/**
+ * `limit` rows of a test set with these labels, the labels as balanced as the set allows
+ * (an equal share each, give or take one; a label with too few rows gives all it has and the
+ * others fill up), picked at random within each label from `seed`, and returned in a seeded
+ * random order, since each shifted set is streamed in this order and a label should not come
+ * in one block. `limit` >= the set's size gives every row. Every family and severity is a copy
+ * of the same rows, so the sets differ only by their corruption.
+ *
+ * A prefix of a test set stored sorted by label (the IMDB test split is) would be one label
+ * only: the probe's accuracy on it is its recall on that label, and a corruption that pushes
+ * predictions towards that label looks like an improvement.
+ */
+export function balancedShiftRows(labels: ArrayLike<number>, limit: number, seed = SHIFT_ROWS_SEED): Int32Array {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`shift rows: limit must be a positive integer, got ${limit}`);
+  const byLabel = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i] as number;
+    const list = byLabel.get(l);
+    if (list === undefined) byLabel.set(l, [i]);
+    else list.push(i);
+  }
+  const rnd = seededRandom(seed);
+  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, rows]) => shuffleInPlace(rows, rnd));
+  // The smallest labels first, each taking at most an equal share of what is left.
+  let left = Math.min(limit, labels.length);
+  const picked: number[] = [];
+  [...groups]
+    .sort((a, b) => a.length - b.length)
+    .forEach((g, gi, bySize) => {
+      const take = Math.min(g.length, Math.ceil(left / (bySize.length - gi)));
+      picked.push(...g.slice(0, take));
+      left -= take;
+    });
+  return shuffleInPlace(Int32Array.from(picked), rnd);
+}
 
 /** Every image family at every severity, over the first `limit` of `n` test images, each embedded by `embed`. */
 export async function imageShiftInput(
@@ -22,13 +62,19 @@ export async function imageShiftInput(
       sets.push({ family, severity: s + 1, level: `${spec.unit} ${level}`, embeddings: await embed(shifted, m, `${family} ${s + 1}`) });
     }
   }
-  return { kind: 'image', rows: Int32Array.from({ length: m }, (_, i) => i), sets };
+  return { kind: 'image', rows: Int32Array.from({ length: m }, (_, i) => i), sets, pick: `the first ${m} test rows` };
 }
 
-/** Every text family at every severity, over the first `limit` test texts, each embedded by `embed`. */
-export async function textShiftInput(texts: readonly string[], limit: number, embed: (texts: string[], what: string) => Promise<Float32Array>): Promise<ShiftInput> {
-  const m = Math.min(texts.length, limit);
-  const base = texts.slice(0, m);
+/** Every text family at every severity, over `limit` label-balanced test texts (balancedShiftRows), each embedded by `embed`. */
+export async function textShiftInput(
+  texts: readonly string[],
+  labels: ArrayLike<number>,
+  limit: number,
+  embed: (texts: string[], what: string) => Promise<Float32Array>,
+): Promise<ShiftInput> {
+  if (labels.length !== texts.length) throw new RangeError(`textShiftInput: ${labels.length} labels for ${texts.length} texts`);
+  const rows = balancedShiftRows(labels, limit);
+  const base = Array.from(rows, (r) => texts[r] as string);
   const sets: ShiftedSet[] = [];
   for (const [f, family] of TEXT_CORRUPTION_NAMES.entries()) {
     const spec = TEXT_CORRUPTIONS[family];
@@ -36,5 +82,5 @@ export async function textShiftInput(texts: readonly string[], limit: number, em
       sets.push({ family, severity: s + 1, level: `${spec.unit} ${level}`, embeddings: await embed(corruptTexts(base, family, s + 1, 2000 + 10 * f + s), `${family} ${s + 1}`) });
     }
   }
-  return { kind: 'text', rows: Int32Array.from({ length: m }, (_, i) => i), sets };
+  return { kind: 'text', rows, sets, pick: `${rows.length} test rows balanced by label, seeded (seed ${SHIFT_ROWS_SEED}), in a seeded order` };
 }

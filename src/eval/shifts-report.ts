@@ -28,22 +28,30 @@ export function renderOodRule(rule: OodRuleSummary): string[] {
   return lines;
 }
 
+/** Label shares for a table cell: every label when there are few, else the largest. */
+function shares(names: readonly string[], share: readonly number[]): string {
+  const named = share.map((v, c) => ({ name: names[c] ?? String(c), v }));
+  if (named.length <= 3) return named.map((x) => `${x.name} ${pct(x.v)}`).join(' / ');
+  const top = named.reduce((a, b) => (b.v > a.v ? b : a), named[0] ?? { name: '-', v: NaN });
+  return `${top.name} ${pct(top.v)}`;
+}
+
 /** The report's section on evaluate --shifts. */
 export function renderShifts(s: ShiftReport): string[] {
   const levels = new Map(corruptionFamilies(s.kind).map((fam) => [fam.name, fam.doc]));
   const lines = [
     '## Covariate shifts (--shifts)',
     '',
-    `The first ${s.n_rows} test rows, corrupted and re-embedded, each set streamed alone through the worker's rules (the shift window starts empty). Detection AUROC: shifted rows against the same rows clean. Error AUROC: the probe's errors on the shifted rows, qualm's uncertainty against the probe's own MSP.`,
+    `${s.rows_pick.charAt(0).toUpperCase()}${s.rows_pick.slice(1)} (true labels: ${shares(s.label_names, s.label_share)}), corrupted and re-embedded, each set streamed alone through the worker's rules (the shift window starts empty). Detection AUROC: shifted rows against the same rows clean. Error AUROC: the probe's errors on the shifted rows, qualm's uncertainty against the probe's own MSP. Predicted labels: the probe's ${s.label_names.length <= 3 ? 'share per label' : 'most predicted label and its share'}.`,
     '',
-    '| set | probe accuracy | mean predicted accuracy | gap | flag rate | per-sample flag rate | OOD rule | detection AUROC qualm_ood / qualm / msp | error AUROC qualm / msp |',
-    '|---|---|---|---|---|---|---|---|---|',
-    `| clean | ${f(s.clean.probe_accuracy)} | ${f(s.clean.mean_predicted_accuracy)} | ${f(s.clean.calibration_gap)} | ${pct(s.clean.flag_rate)} | ${pct(s.clean.sample_flag_rate)} | ${pct(s.clean.ood_rule.rule)} | - | ${f(s.clean.error_auroc.qualm)} / ${f(s.clean.error_auroc.msp)} |`,
+    '| set | probe accuracy | mean predicted accuracy | gap | flag rate | per-sample flag rate | OOD rule | detection AUROC qualm_ood / qualm / msp | error AUROC qualm / msp | predicted labels |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    `| clean | ${f(s.clean.probe_accuracy)} | ${f(s.clean.mean_predicted_accuracy)} | ${f(s.clean.calibration_gap)} | ${pct(s.clean.flag_rate)} | ${pct(s.clean.sample_flag_rate)} | ${pct(s.clean.ood_rule.rule)} | - | ${f(s.clean.error_auroc.qualm)} / ${f(s.clean.error_auroc.msp)} | ${shares(s.label_names, s.clean.predicted_label_share)} |`,
   ];
   for (const r of s.sets) {
     const d = r.detection_auroc;
     lines.push(
-      `| ${r.family} ${r.severity} (${r.level}) | ${f(r.probe_accuracy)} | ${f(r.mean_predicted_accuracy)} | ${f(r.calibration_gap)} | ${pct(r.flag_rate)} | ${pct(r.sample_flag_rate)} | ${pct(r.ood_rule.rule)} | ${f(d.qualm_ood)} / ${f(d.qualm)} / ${f(d.msp)} | ${f(r.error_auroc.qualm)} / ${f(r.error_auroc.msp)} |`,
+      `| ${r.family} ${r.severity} (${r.level}) | ${f(r.probe_accuracy)} | ${f(r.mean_predicted_accuracy)} | ${f(r.calibration_gap)} | ${pct(r.flag_rate)} | ${pct(r.sample_flag_rate)} | ${pct(r.ood_rule.rule)} | ${f(d.qualm_ood)} / ${f(d.qualm)} / ${f(d.msp)} | ${f(r.error_auroc.qualm)} / ${f(r.error_auroc.msp)} | ${shares(s.label_names, r.predicted_label_share)} |`,
     );
   }
   const wins = s.sets.filter((r) => r.error_auroc.qualm !== null && r.error_auroc.msp !== null && r.error_auroc.qualm > r.error_auroc.msp).length;

@@ -41,6 +41,8 @@ export interface ShiftInput {
   readonly sets: readonly ShiftedSet[];
   /** Where the corruptions come from (eval/corruptions.ts families), for the result. */
   readonly kind: 'image' | 'text';
+  /** How the rows were picked, for people (e.g. "the first 2000 test rows"). */
+  readonly pick?: string;
 }
 
 /** Per-point scores of one set, through the worker's path. */
@@ -161,11 +163,19 @@ export interface ShiftRow {
   readonly detection_auroc: { readonly qualm_ood: number; readonly qualm: number; readonly msp: number };
   /** AUROC of the probe's errors on the shifted rows (null when it is all right or all wrong). */
   readonly error_auroc: { readonly qualm: number | null; readonly msp: number | null };
+  /** Share of the rows the probe assigns to each label (index = label): a set pushed towards one class shows here. */
+  readonly predicted_label_share: readonly number[];
 }
 
 export interface ShiftReport {
   readonly kind: 'image' | 'text';
   readonly n_rows: number;
+  /** How the rows were picked (ShiftInput.pick). */
+  readonly rows_pick: string;
+  /** The labels the shares below are indexed by. */
+  readonly label_names: readonly string[];
+  /** Share of the rows with each true label (index = label); every set is a copy of the same rows. */
+  readonly label_share: readonly number[];
   readonly clean: Omit<ShiftRow, 'family' | 'severity' | 'level' | 'detection_auroc'>;
   readonly sets: readonly ShiftRow[];
   /**
@@ -184,6 +194,8 @@ export interface ShiftContext {
   readonly dim: number;
   readonly efSearch: number;
   readonly numLabels: number;
+  /** For the report (label_names); indices when absent. */
+  readonly labelNames?: readonly string[] | undefined;
   readonly flagging: FlaggingSettings;
   readonly test: Float32Array;
   readonly testLabels: ArrayLike<number>;
@@ -214,11 +226,27 @@ export function oodRuleSummary(ctx: ShiftContext): OodRuleSummary {
   };
 }
 
-function errorsOf(probe: LinearProbe, z: Float32Array, n: number, labels: ArrayLike<number>): { error: Uint8Array; msp: Float64Array } {
+interface SetErrors {
+  readonly error: Uint8Array;
+  readonly msp: Float64Array;
+  readonly predicted: ArrayLike<number>;
+}
+
+function errorsOf(probe: LinearProbe, z: Float32Array, n: number, labels: ArrayLike<number>): SetErrors {
   const probs = probe.predictProba(z, n);
   const pred = probe.predict(z, n);
   const error = Uint8Array.from({ length: n }, (_, i) => (pred[i] === labels[i] ? 0 : 1));
-  return { error, msp: mspUncertainty(probs, n, probe.numClasses) };
+  return { error, msp: mspUncertainty(probs, n, probe.numClasses), predicted: pred };
+}
+
+/** Share of `values` equal to each of 0 … numLabels − 1. */
+export function labelShares(values: ArrayLike<number>, numLabels: number): number[] {
+  const counts = new Array<number>(numLabels).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (v >= 0 && v < numLabels) counts[v] = (counts[v] as number) + 1;
+  }
+  return counts.map((c) => (values.length === 0 ? NaN : c / values.length));
 }
 
 const errorAuroc = (score: Float64Array, error: Uint8Array): number | null => {
@@ -236,7 +264,7 @@ export function evaluateShifts(ctx: ShiftContext, input: ShiftInput): ShiftRepor
   rows.forEach((r, j) => cleanZ.set(ctx.test.subarray(r * dim, (r + 1) * dim), j * dim));
   const clean = scorePoints(ctx.snap, cleanZ, dim, ctx.efSearch, ctx.flagging);
   const cleanErr = errorsOf(ctx.probe, cleanZ, n, labels);
-  const summary = (p: SetPoints, e: { error: Uint8Array; msp: Float64Array }): Omit<ShiftRow, 'family' | 'severity' | 'level' | 'detection_auroc'> => {
+  const summary = (p: SetPoints, e: SetErrors): Omit<ShiftRow, 'family' | 'severity' | 'level' | 'detection_auroc'> => {
     const acc = 1 - mean(e.error);
     const predicted = mean(p.predictedAccuracy);
     return {
@@ -248,6 +276,7 @@ export function evaluateShifts(ctx: ShiftContext, input: ShiftInput): ShiftRepor
       sample_flag_rate: mean(p.sampleFlagged),
       ood_rule: ruleRates(p, ctx.flagging.oodPercentile),
       error_auroc: { qualm: errorAuroc(p.uncertainty, e.error), msp: errorAuroc(e.msp, e.error) },
+      predicted_label_share: labelShares(e.predicted, ctx.numLabels),
     };
   };
   const detect = (cleanScore: Float64Array, shifted: Float64Array): number => {
@@ -282,6 +311,9 @@ export function evaluateShifts(ctx: ShiftContext, input: ShiftInput): ShiftRepor
   return {
     kind: input.kind,
     n_rows: n,
+    rows_pick: input.pick ?? `${n} test rows`,
+    label_names: Array.from({ length: ctx.numLabels }, (_, c) => ctx.labelNames?.[c] ?? String(c)),
+    label_share: labelShares(labels, ctx.numLabels),
     clean: cleanRow,
     sets: out,
     non_monotone_families: nonMonotone,

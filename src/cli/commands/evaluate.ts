@@ -121,7 +121,8 @@ Options:
                    rotation_90, inversion, occlusion; imdb: word_dropout, char_noise): probe
                    accuracy, predicted accuracy, flag rate, shift-detection and error AUROC
                    vs MSP
-  --shift-limit N  test rows per shifted set (default ${DEFAULT_SHIFT_ROWS})
+  --shift-limit N  test rows per shifted set (default ${DEFAULT_SHIFT_ROWS}; fashion-mnist:
+                   the first N; imdb: N seeded, balanced by label)
   -h, --help       this text`;
 
 function head(set: ImageSet, limit: number | undefined): ImageSet {
@@ -262,7 +263,7 @@ async function prepareImdb(ctx: PrepareContext): Promise<Prepared> {
       const raw = { ref: await pooled(ref, 'ref'), test: await pooled(test, 'test'), ood: await pooled(ood, 'ood') };
       const unit = (x: Float32Array): Float32Array => normalizeRows(Float32Array.from(x), enc.dim);
       if (e === 0 && ctx.shiftRows !== null) {
-        shifts = await textShiftInput(test.texts, ctx.shiftRows, async (texts, what) => unit(await pooled({ ...test, n: texts.length, texts }, `shift ${what}`)));
+        shifts = await textShiftInput(test.texts, test.labels, ctx.shiftRows, async (texts, what) => unit(await pooled({ ...test, n: texts.length, texts }, `shift ${what}`)));
       }
       const sets: EncodedSets = { name: encoderTag(path, enc), sha256: enc.sha256, ref: unit(raw.ref), test: unit(raw.test), ood: unit(raw.ood) };
       encoders.push(e === 0 ? { ...sets, raw: { test: raw.test, ood: raw.ood, dim: enc.dim, tensor: `${enc.manifest.output.name} mean-pooled over the attention mask` } } : sets);

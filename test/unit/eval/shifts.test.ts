@@ -46,8 +46,18 @@ test('the OOD rule on held-out data and the shifted sets, through real bundles: 
   assert.ok(far.flag_rate >= far.sample_flag_rate, 'the shift window only adds flags');
   assert.deepEqual(s.non_monotone_families, [], `clean ${s.clean.flag_rate}, ${s.sets.map((x) => x.flag_rate).join(' ')}`);
   assert.ok(Math.abs(mild.calibration_gap - (mild.mean_predicted_accuracy - mild.probe_accuracy)) < 1e-12);
+  // The rows' true labels (i % 4) and the probe's predicted-label shares, per set.
+  assert.deepEqual(s.label_names, ['0', '1', '2', '3']);
+  assert.deepEqual(s.label_share, [0.25, 0.25, 0.25, 0.25]);
+  for (const row of [s.clean, ...s.sets]) {
+    assert.equal(row.predicted_label_share.length, 4);
+    assert.ok(Math.abs(row.predicted_label_share.reduce((a, b) => a + b, 0) - 1) < 1e-9, JSON.stringify(row.predicted_label_share));
+  }
+  // On clean, well-separated blobs the probe is mostly right, so it predicts each label for about a quarter of the rows.
+  for (const v of s.clean.predicted_label_share) assert.ok(v > 0.15 && v < 0.35, JSON.stringify(s.clean.predicted_label_share));
   const md = renderReport(r, null, { command: 'qualm evaluate', efSearch: 50, densityWeight: 0.9 });
   assert.match(md, /## The out-of-distribution rule on held-out data/);
   assert.match(md, /## Covariate shifts \(--shifts\)/);
   assert.match(md, /\| push 3 \(shift 4\) \|/);
+  assert.match(md, /300 test rows \(true labels: 0 25\.0%\), /, 'four labels: the largest share');
 });
