@@ -134,7 +134,12 @@ export class StreamWorker {
         case 'contact':
           // Any answer from the group coordinator or a fetch counts as contact with Kafka.
           this.lastContact = Date.now();
-          if (!this.kafkaUp) this.setKafkaUp(true);
+          if (!this.kafkaUp) {
+            this.setKafkaUp(true);
+            // The failures that built up the backoff were Kafka's absence: now it answers, read again at once.
+            this.retryAt.clear();
+            this.failures = 0;
+          }
           break;
         case 'crash':
           this.joined = false;

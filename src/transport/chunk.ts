@@ -33,3 +33,30 @@ export function chunkByBytes<M extends OutRecord>(messages: readonly M[], maxByt
   if (cur.length > 0) out.push(cur);
   return out;
 }
+
+/**
+ * Splits records of several topics, in order, into produce requests of at most `maxBytes`
+ * each, every request holding records of one or more topics: a job's review, score and DLQ
+ * records then go in one round trip instead of one per topic.
+ */
+export function requestsByBytes<M extends OutRecord>(batches: readonly { readonly topic: string; readonly records: readonly M[] }[], maxBytes: number): { topic: string; messages: M[] }[][] {
+  const out: { topic: string; messages: M[] }[][] = [];
+  let cur: { topic: string; messages: M[] }[] = [];
+  let size = 0;
+  for (const { topic, records } of batches) {
+    for (const m of records) {
+      const b = messageBytes(m);
+      if (size > 0 && size + b > maxBytes) {
+        out.push(cur);
+        cur = [];
+        size = 0;
+      }
+      const last = cur[cur.length - 1];
+      if (last?.topic === topic) last.messages.push(m);
+      else cur.push({ topic, messages: [m] });
+      size += b;
+    }
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}

@@ -1,7 +1,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logging/index.js';
-import { chunkByBytes, PRODUCE_CHUNK_BYTES } from '../chunk.js';
+import { PRODUCE_CHUNK_BYTES, requestsByBytes } from '../chunk.js';
 import { TRANSACTIONAL_PRODUCER_RETRY } from './client.js';
 import type { PartitionTransactions, PartitionTransactionsOptions, TransactionWork } from '../types.js';
 
@@ -70,9 +70,7 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     const producer = await this.producerFor(topic, partition);
     const txn = await producer.transaction();
     try {
-      for (const { topic: out, records } of work.records) {
-        for (const chunk of chunkByBytes(records, PRODUCE_CHUNK_BYTES)) await txn.send({ topic: out, messages: chunk });
-      }
+      for (const topicMessages of requestsByBytes(work.records, PRODUCE_CHUNK_BYTES)) await txn.sendBatch({ topicMessages });
       timers?.produced?.();
       await txn.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic, partitions: [{ partition, offset }] }] });
       await txn.commit();
