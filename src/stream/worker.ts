@@ -61,13 +61,15 @@ export function createPolicy(
 /**
  * The stream worker: a consumer group member that scores each batch, publishes its review,
  * score and DLQ records with an idempotent acks=all producer, and commits the batch's
- * offsets only after those writes are acknowledged (at-least-once).
+ * offsets only after those writes are acknowledged (at-least-once); or, with
+ * QUALM_DELIVERY=exactly_once, writes the records and the offsets in one transaction per job.
+ * Kafka is reached through the Transport (transport/), never kafkajs directly.
  *
  * Batches go through a Pipeline: while one is searched and scored (search thread, main
  * thread) and an earlier one published and committed, the next is decoded and embedded
  * (inference thread). A consumed batch is split into jobs of at most QUALM_INFERENCE_BATCH
- * messages, and kafkajs is let fetch on as soon as a job is admitted (its offsets are
- * "resolved" for fetching, never committed before its records are acknowledged). At most
+ * messages, and the consumer is let fetch on as soon as a job is admitted (fetchedThrough:
+ * the fetch position only, never a commit before the job's records are acknowledged). At most
  * QUALM_MAX_IN_FLIGHT messages are held. A job whose publish or commit fails rewinds its
  * partition to its first offset (seek), drops the partition's later jobs, and the batch is
  * read again after a capped, jittered backoff; a rebalance drops every job admitted before it
