@@ -37,11 +37,6 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     this.log = logger.child({ area: 'transactions' });
   }
 
-  /** Input partitions with a producer open now (for tests and logs). */
-  get open(): number {
-    return this.producers.size;
-  }
-
   private producerFor(topic: string, partition: number): Promise<Producer> {
     const key = `${topic}/${partition}`;
     let p = this.producers.get(key);
