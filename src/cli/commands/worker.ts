@@ -21,7 +21,8 @@ QUALM_BUNDLE_URL/CURRENT when that HTTP(S) store is set (versions are then downl
 QUALM_BUNDLE_DIR). A new version is verified and swapped in without a restart (checked every
 QUALM_REFRESH_INTERVAL_MS). Publishes review records (flagged samples), score records
 (every sample, when QUALM_SCORES_TOPIC is set) and DLQ records (malformed messages). Offsets
-are committed only after those writes are acknowledged. Serves /metrics, /healthz and /readyz on
+are committed only after those writes are acknowledged; with QUALM_DELIVERY=exactly_once the
+records and offsets of each batch are one Kafka transaction (readers use read_committed). Serves /metrics, /healthz and /readyz on
 QUALM_METRICS_HOST:QUALM_METRICS_PORT. SIGTERM or SIGINT drains the in-flight batch and exits.
 All settings come from the environment (or QUALM_CONFIG_FILE): see the README.
 
