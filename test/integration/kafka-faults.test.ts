@@ -58,14 +58,20 @@ test('SIGTERM while joining a group that waits on a stuck member: the worker exi
   // A member of the worker's group whose handler never returns: it cannot rejoin, so the
   // coordinator holds every new member's join for up to its rebalance timeout (60 s).
   const stuck: Consumer = kafka.consumer({ groupId: t.group, sessionTimeout: 60_000, rebalanceTimeout: 60_000, heartbeatInterval: 1000 });
-  cleanups.push(() => stuck.disconnect());
+  // Released before it disconnects: kafkajs's disconnect waits for a running handler.
+  let release: (() => void) | undefined;
+  const released = new Promise<void>((r) => (release = r));
+  cleanups.push(async () => {
+    release?.();
+    await stuck.disconnect();
+  });
   let holding = false;
   await stuck.connect();
   await stuck.subscribe({ topics: [t.input], fromBeginning: true });
   await stuck.run({
-    eachMessage: () => {
+    eachMessage: async () => {
       holding = true;
-      return new Promise<void>(() => undefined);
+      await released;
     },
   });
   await waitFor(() => holding, 'the stuck member holds a message');
@@ -102,6 +108,8 @@ test('SIGTERM while joining a group that waits on a stuck member: the worker exi
   assert.ok(ms < 20_000, `exited ${ms} ms after SIGTERM:\n${log.slice(-2000)}`);
   assert.ok(code === 0 || code === 1, `exit code ${code}`);
   assert.match(log, /"event":"exit".*"phase":"starting"/);
+  release?.();
+  await stuck.disconnect();
 });
 
 test('SIGTERM while draining with the broker gone: the worker exits within QUALM_SHUTDOWN_TIMEOUT_MS with exit 1, and once the broker is back a successor scores every input', { timeout: 300_000 }, async () => {
