@@ -17,21 +17,7 @@ export function messageBytes(m: OutRecord): number {
  * its own (the broker accepts or refuses it on its own merits).
  */
 export function chunkByBytes<M extends OutRecord>(messages: readonly M[], maxBytes: number): M[][] {
-  const out: M[][] = [];
-  let cur: M[] = [];
-  let size = 0;
-  for (const m of messages) {
-    const b = messageBytes(m);
-    if (cur.length > 0 && size + b > maxBytes) {
-      out.push(cur);
-      cur = [];
-      size = 0;
-    }
-    cur.push(m);
-    size += b;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  return requestsByBytes([{ topic: '', records: messages }], maxBytes).map((request) => (request[0] as { messages: M[] }).messages);
 }
 
 /**
