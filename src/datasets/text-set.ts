@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { ErrorCodes, QualmError } from '../errors.js';
-import { seededRandom, shuffleInPlace } from '../util/random.js';
+import { balancedPick, seededRandom } from '../util/random.js';
 
 /** A labelled set of texts, in a fixed order. */
 export interface TextSet {
@@ -37,29 +37,8 @@ export function subsetTexts(set: TextSet, indices: readonly number[]): TextSet {
  * every index.
  */
 export function balancedSubsample(labels: ArrayLike<number>, n: number, seed: number): number[] {
-  const byLabel = new Map<number, number[]>();
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i] as number;
-    const list = byLabel.get(l);
-    if (list === undefined) byLabel.set(l, [i]);
-    else list.push(i);
-  }
   if (n >= labels.length) return Array.from({ length: labels.length }, (_, i) => i);
-  const rnd = seededRandom(seed);
-  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, idx]) => shuffleInPlace(idx, rnd));
-  // Water-filling: the smallest groups first, each taking at most its fair share of what is left.
-  const take = new Map<number[], number>();
-  let left = n;
-  const bySize = [...groups].sort((a, b) => a.length - b.length);
-  bySize.forEach((g, gi) => {
-    const share = Math.ceil(left / (bySize.length - gi));
-    const t = Math.min(g.length, share);
-    take.set(g, t);
-    left -= t;
-  });
-  const out: number[] = [];
-  for (const g of groups) out.push(...g.slice(0, take.get(g) ?? 0));
-  return out.sort((a, b) => a - b);
+  return balancedPick(labels, n, seededRandom(seed)).sort((a, b) => a - b);
 }
 
 /**

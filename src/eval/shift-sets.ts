@@ -1,5 +1,5 @@
 import { IMAGE_CORRUPTIONS, IMAGE_CORRUPTION_NAMES, TEXT_CORRUPTIONS, TEXT_CORRUPTION_NAMES, corruptImages, corruptTexts } from './corruptions.js';
-import { seededRandom, shuffleInPlace } from '../util/random.js';
+import { balancedPick, seededRandom, shuffleInPlace } from '../util/random.js';
 import type { ShiftInput, ShiftedSet } from './shifts.js';
 
 /** Test rows per shifted set by default (evaluate --shift-limit). */
@@ -22,25 +22,8 @@ export const SHIFT_ROWS_SEED = 4;
  */
 export function balancedShiftRows(labels: ArrayLike<number>, limit: number, seed = SHIFT_ROWS_SEED): Int32Array {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`shift rows: limit must be a positive integer, got ${limit}`);
-  const byLabel = new Map<number, number[]>();
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i] as number;
-    const list = byLabel.get(l);
-    if (list === undefined) byLabel.set(l, [i]);
-    else list.push(i);
-  }
   const rnd = seededRandom(seed);
-  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, rows]) => shuffleInPlace(rows, rnd));
-  // The smallest labels first, each taking at most an equal share of what is left.
-  let left = Math.min(limit, labels.length);
-  const picked: number[] = [];
-  [...groups]
-    .sort((a, b) => a.length - b.length)
-    .forEach((g, gi, bySize) => {
-      const take = Math.min(g.length, Math.ceil(left / (bySize.length - gi)));
-      picked.push(...g.slice(0, take));
-      left -= take;
-    });
+  const picked = balancedPick(labels, Math.min(limit, labels.length), rnd);
   return shuffleInPlace(Int32Array.from(picked), rnd);
 }
 

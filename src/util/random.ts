@@ -25,3 +25,31 @@ export function shuffleInPlace<T extends { length: number; [i: number]: number }
   }
   return a;
 }
+
+/**
+ * `n` indices of items with these labels, the labels as balanced as the set allows: each label
+ * an equal share (give or take one); a label with too few items gives all it has and the others
+ * fill up (water-filling, the smallest labels first). Within a label the pick is a shuffle by
+ * `rnd` (labels in ascending order, each shuffled in turn). Returned label by label, smallest
+ * label group first: callers sort or shuffle it.
+ */
+export function balancedPick(labels: ArrayLike<number>, n: number, rnd: () => number): number[] {
+  const byLabel = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i] as number;
+    const list = byLabel.get(l);
+    if (list === undefined) byLabel.set(l, [i]);
+    else list.push(i);
+  }
+  const groups = [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, idx]) => shuffleInPlace(idx, rnd));
+  let left = n;
+  const picked: number[] = [];
+  [...groups]
+    .sort((a, b) => a.length - b.length)
+    .forEach((g, gi, bySize) => {
+      const take = Math.min(g.length, Math.ceil(left / (bySize.length - gi)));
+      picked.push(...g.slice(0, take));
+      left -= take;
+    });
+  return picked;
+}
