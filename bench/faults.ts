@@ -32,7 +32,7 @@ import { loadConfig } from '../src/config/index.js';
 import { loadFashionMnist, row } from '../src/datasets/index.js';
 import { startLocalKafka, type LocalKafka } from '../src/local-kafka/index.js';
 import { freeLoopbackPort } from '../src/util/ports.js';
-import { TopicReader, createTopics, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
+import { TopicReader, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../test/helpers/kafka.js';
 import { WorkerProcess } from '../test/helpers/worker-process.js';
 
 const { values: args } = parseArgs({
@@ -211,15 +211,12 @@ await a.stop('SIGTERM');
 // --- 3. exactly-once: throughput cost, and duplicates under kill -9 ----------------------------------
 const EOS_N = Number(args['eos-n']);
 const EOS_KILLS = Number(args['eos-kills']);
-async function preload(topic: string, n: number, prefix: string): Promise<void> {
-  const producer = testKafka(kafka.brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  // 100 inputs of about 5 KB per request: under the broker's 1 MiB message.max.bytes.
-  for (let i = 0; i < n; i += 100) {
-    const messages = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ key: `${prefix}-${i + j}`, value: valueOf(i + j, `${prefix}-${i + j}`) }));
-    await producer.send({ topic, messages, acks: -1 });
-  }
-  await producer.disconnect();
+function preload(topic: string, n: number, prefix: string): Promise<void> {
+  return produce(
+    testKafka(kafka.brokers),
+    topic,
+    Array.from({ length: n }, (_, i) => ({ key: `${prefix}-${i}`, value: valueOf(i, `${prefix}-${i}`) })),
+  );
 }
 /** Drains n preloaded inputs with one worker; msg/s between the first and the last score record's timestamps. */
 async function drainRate(delivery: string): Promise<number> {
