@@ -8,9 +8,13 @@ ARG NODE_VERSION=20.20.2
 
 FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /app
-# .npmrc (onnxruntime-node-install=skip) must be in place before npm ci.
+# .npmrc (onnxruntime-node-install=skip) must be in place before npm ci, and the postinstall
+# script that rebuilds hnswlib-node for AVX2 (QUALM_HNSW_MARCH: see scripts/build-hnswlib.sh;
+# the image then needs an AVX2 CPU, or build it with --build-arg QUALM_HNSW_MARCH=off).
+ARG QUALM_HNSW_MARCH=auto
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund
+COPY scripts/build-hnswlib.sh ./scripts/
+RUN QUALM_HNSW_MARCH=${QUALM_HNSW_MARCH} npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build \
