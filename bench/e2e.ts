@@ -1,4 +1,4 @@
-// npm run bench:e2e [-- --n 50000 --parts-n 20000 --latency-s 60 --partitions 1]
+// npm run bench:e2e [-- --n 50000 --parts-n 20000 --latency-s 60 --partitions 1 --rate R]
 //
 // The worker end to end on the real broker, against the bound its own parts set, all measured
 // in one run on this machine (the model QUALM_MODEL_PATH, the bundle QUALM_BUNDLE_DIR names,
@@ -15,8 +15,9 @@
 //      on the input topic, then `qualm worker` as a child process; throughput from its own
 //      qualm_messages_consumed_total between 10% and 100% of --n (start-up and JIT left out),
 //      cores_used from its /proc CPU time over the same window, rss its peak (VmHWM).
-//   3. Latency: input produced at half the drained rate for --latency-s, end to end from each
-//      input record's timestamp to its score record's timestamp (the worker's produce time).
+//   3. Latency: input produced at half the drained rate (or --rate msg/s, to compare variants at
+//      one load) for --latency-s, end to end from each input record's timestamp to its score
+//      record's timestamp (the worker's produce time).
 //
 // Prints the per-stage breakdown (the worker's qualm_stage_duration_seconds per message; the
 // stages overlap in a pipelined worker, so their sum can exceed the wall time per message).
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     'parts-n': { type: 'string', default: '20000' },
     'latency-s': { type: 'string', default: '60' },
     partitions: { type: 'string', default: '1' },
+    rate: { type: 'string' },
   },
 });
 const N = Number(args.n);
@@ -267,7 +269,7 @@ await sample.disconnect();
 scoreBytes = Math.round(scoreBytes / seen);
 
 // --- part 4: latency at half the drained rate -----------------------------------------------------------
-const rate = throughput / 2;
+const rate = args.rate === undefined ? throughput / 2 : Number(args.rate);
 const sentAt = new Map<string, number>();
 const latencies: number[] = [];
 const reader = client.consumer({ groupId: `${topics.group}-latency`, maxWaitTimeInMs: 20 });

@@ -68,6 +68,14 @@ export interface Embedded<S extends RecordSource = RecordSource> {
   readonly encoded: readonly Encoded[];
 }
 
+/** Items searched by `Scorer.search`, waiting for `Scorer.scoreFound`. */
+export interface Found<S extends RecordSource = RecordSource> {
+  readonly embedded: Embedded<S>;
+  /** The snapshot searched, which scoring then reads too. */
+  readonly snap: IndexSnapshot;
+  readonly neighbors: readonly (Neighbors | null)[];
+}
+
 /** What the encoder stage gives per input: an embedding, or why the input was refused. */
 export type Encoded = Float32Array | { readonly code: ErrorCode; readonly message: string };
 
@@ -124,20 +132,32 @@ export class Scorer {
 
   /** Search, signals, decision and records of embedded items, on the snapshot served now. */
   async finish<S extends RecordSource>(embedded: Embedded<S>): Promise<Scored<S>[]> {
-    const { items, encoded } = embedded;
-    if (items.length === 0) return [];
-    const { embedder, policy } = this.opts;
-    const timers = this.opts.metrics;
-    const time = (stage: Stage): (() => unknown) => timers?.time(stage) ?? noTimer;
-    const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
+    return this.scoreFound(await this.search(embedded));
+  }
 
+  /**
+   * The kNN stage alone, on the snapshot served now. A pipeline may search the next items
+   * while `scoreFound` works on earlier ones; `scoreFound` calls must come in stream order.
+   */
+  async search<S extends RecordSource>(embedded: Embedded<S>): Promise<Found<S>> {
+    const { encoded } = embedded;
     const snap = this.opts.snapshot();
-    const endSearch = time('search');
+    if (embedded.items.length === 0) return { embedded, snap, neighbors: [] };
+    const endSearch = this.opts.metrics?.time('search') ?? noTimer;
     const vectors = encoded.map((z) => (z instanceof Float32Array ? z : null));
     const neighbors = this.opts.search === undefined ? vectors.map((z) => (z === null ? null : snap.search(z))) : await this.opts.search(snap, vectors);
     endSearch();
+    return { embedded, snap, neighbors };
+  }
 
-    const endScore = time('score');
+  /** Signals, decision and records of searched items (the flag rules are stateful: call in stream order). */
+  scoreFound<S extends RecordSource>(found: Found<S>): Scored<S>[] {
+    const { embedded, snap, neighbors } = found;
+    const { items, encoded } = embedded;
+    if (items.length === 0) return [];
+    const { embedder, policy } = this.opts;
+    const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
+    const endScore = this.opts.metrics?.time('score') ?? noTimer;
     const scoreOpts = bundleScoreOptions(snap);
     const model = { version: this.modelVersion, sha256: embedder.sha256, dim: embedder.dim };
     const out = items.map((item, i): Scored<S> => {

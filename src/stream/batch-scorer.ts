@@ -3,7 +3,7 @@ import { dlqRecord, messageFormat, parseSample, type FlagReason, type InputSpec,
 import { ErrorCodes, describeError, type ErrorCode } from '../errors.js';
 import type { IndexSnapshot } from '../index/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
-import { Scorer, type Embedded, type Embedder, type ScoreItem, type SearchStage } from '../scorer/index.js';
+import { Scorer, type Embedded, type Embedder, type Found, type ScoreItem, type SearchStage } from '../scorer/index.js';
 import type { FlagRules, Score } from '../scoring/index.js';
 import { inputSpecFor } from '../encoder/index.js';
 import type { Headers, OutRecord } from '../transport/index.js';
@@ -43,6 +43,11 @@ export interface DecodedBatch {
 /** A batch decoded and embedded (`BatchScorer.prepare`, or `decode` then `embed`), waiting for `finish`. */
 export interface PreparedBatch extends DecodedBatch {
   readonly embedded: Embedded<SourceRef>;
+}
+
+/** A prepared batch searched (`BatchScorer.search`), waiting for `score`. */
+export interface SearchedBatch extends DecodedBatch {
+  readonly found: Found<SourceRef>;
 }
 
 /**
@@ -115,10 +120,20 @@ export class BatchScorer {
 
   /** Searches and scores a prepared batch and writes its review, score and DLQ messages. */
   async finish(prepared: PreparedBatch): Promise<BatchOutput> {
-    const { out, toDlq } = prepared;
-    const good = prepared.good;
+    return this.score(await this.search(prepared));
+  }
+
+  /** The kNN search of a prepared batch (on the search thread when there is one). */
+  async search(prepared: PreparedBatch): Promise<SearchedBatch> {
+    return { out: prepared.out, toDlq: prepared.toDlq, good: prepared.good, found: await this.scorer.search(prepared.embedded) };
+  }
+
+  /** Scores a searched batch and writes its review, score and DLQ messages; in stream order (the flag rules are stateful). */
+  score(searched: SearchedBatch): BatchOutput {
+    const { out, toDlq } = searched;
+    const good = searched.good;
     if (good.length === 0) return out;
-    const scored = await this.scorer.finish(prepared.embedded);
+    const scored = this.scorer.scoreFound(searched.found);
     scored.forEach((s, i) => {
       if (!s.ok) {
         toDlq((good[i] as (typeof good)[number]).message, s.source, s.code, s.message);

@@ -4,12 +4,12 @@ import type { IndexSnapshot } from '../index/index.js';
 import type { Logger } from '../logging/index.js';
 import type { QualmMetrics } from '../metrics/index.js';
 import { DriftWindow, FlagRules, oodPercentileOf, referenceDrift, TargetRatePolicy, ThresholdPolicy, type DriftSummary, type FlagPolicy } from '../scoring/index.js';
-import { BatchScorer, type BatchOutput, type DecodedBatch, type Embedder, type InMessage, type PreparedBatch } from './batch-scorer.js';
-import { Pipeline, stages, type PipelineJob } from './pipeline.js';
+import { BatchScorer, type DecodedBatch, type BatchOutput, type Embedder, type InMessage, type PreparedBatch, type SearchedBatch } from './batch-scorer.js';
+import { Pipeline, started, stagesToGroup, type PipelineJob, type Ready, type Started } from './pipeline.js';
 import { METRIC_SIGNALS } from '../signals.js';
 import { runSteps } from '../util/run-steps.js';
 import type { SearchStage } from '../scorer/index.js';
-import type { ConsumedBatch, GroupConsumer, PartitionTransactions, Publisher, TopicRecords, Transport } from '../transport/index.js';
+import type { ConsumedBatch, GroupConsumer, OutRecord, PartitionTransactions, Publisher, TopicRecords, Transport } from '../transport/index.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -31,6 +31,20 @@ export const MAX_CONSECUTIVE_FAILURES = 10;
 /** Backoff before re-reading a batch whose publishing failed: this doubled per failure, capped, with jitter. */
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 30_000;
+
+/** What a job's last per-job stage hands the group stage (publish and commit). */
+interface JobOutput {
+  readonly batch: ConsumedBatch;
+  readonly messages: readonly InMessage[];
+  readonly out: BatchOutput;
+  /** Ends the job's `batch` timer. */
+  readonly endBatch: () => void;
+}
+
+/** The offset to commit after `messages`: one past the last. */
+function nextOffset(messages: readonly InMessage[]): string {
+  return (BigInt((messages[messages.length - 1] as InMessage).offset) + 1n).toString();
+}
 
 /** Splits `n` into runs of at most `max`, as even as possible. */
 function evenRuns(n: number, max: number): number[] {
@@ -85,7 +99,7 @@ export class StreamWorker {
   private readonly log: Logger;
   private readonly drift: DriftWindow;
   private reference: { readonly version: string; readonly summary: DriftSummary } | undefined;
-  private readonly pipeline: Pipeline;
+  private readonly pipeline: Pipeline<JobOutput>;
   /** Joins so far: a job admitted in an earlier generation is dropped (its partition may have moved). */
   private generation = 0;
   /** Per topic-partition: bumped when a job fails, so that the partition's later jobs are dropped. */
@@ -117,7 +131,7 @@ export class StreamWorker {
         ? deps.transport.partitionTransactions({ groupId: c.groupId, idPrefix: c.transactionalIdPrefix, transactionTimeoutMs: c.transactionTimeoutMs })
         : undefined;
     this.scorer = new BatchScorer(c, deps.embedder, deps.snapshot, createPolicy(c), deps.metrics, () => new Date(), deps.search);
-    this.pipeline = new Pipeline(c.maxInFlight);
+    this.pipeline = new Pipeline<JobOutput>(c.maxInFlight, 4, (ready) => this.publish(ready));
     this.drift = new DriftWindow(c.driftWindow, c.oodPercentile);
     deps.metrics.setDrift({ stream: () => this.drift.summary(), reference: () => this.referenceSummary() });
     this.consumer.on((e) => {
@@ -236,98 +250,153 @@ export class StreamWorker {
     }
   }
 
-  /** One job: `messages`, a run of one partition's batch, through decode, embed, search+score, publish+commit. */
+  /** One job: `messages`, a run of one partition's batch, through decode, embed and search+score, then to the group stage (publish). */
   private job(batch: ConsumedBatch, messages: readonly InMessage[], generation: number): PipelineJob {
     const key = `${batch.topic}/${batch.partition}`;
     const epoch = this.epochs.get(key) ?? 0;
     const m = this.deps.metrics;
-    let endBatch: (() => unknown) | undefined;
+    let endBatch: () => unknown = () => undefined;
     return {
       size: messages.length,
       dropped: (): boolean => generation !== this.generation || epoch !== (this.epochs.get(key) ?? 0),
-      stages: stages(
+      stages: stagesToGroup(
         (): Promise<DecodedBatch> => {
           endBatch = m.time('batch');
           return Promise.resolve(this.scorer.decode(batch.topic, batch.partition, messages));
         },
-        (decoded: DecodedBatch): Promise<PreparedBatch> => this.scorer.embed(decoded, () => batch.heartbeat()),
-        (prepared: PreparedBatch): Promise<BatchOutput> => this.scorer.finish(prepared),
-        (out: BatchOutput): Promise<void> => this.publish(batch, messages, out, () => endBatch?.()),
+        // The ONNX run is queued on the inference thread; the next job's is queued behind it at once.
+        (decoded: DecodedBatch): Promise<Started<PreparedBatch>> => Promise.resolve(started(this.scorer.embed(decoded, () => batch.heartbeat()))),
+        // Likewise the search, on the search thread, once the embeddings are there.
+        async (embedding: Started<PreparedBatch>): Promise<Started<SearchedBatch>> => {
+          const prepared = await embedding.result;
+          return started(this.scorer.search(prepared));
+        },
+        async (search: Started<SearchedBatch>): Promise<JobOutput> => ({ batch, messages, out: this.scorer.score(await search.result), endBatch: () => void endBatch() }),
       ),
       failed: (err: unknown): void => this.jobFailed(batch, messages, epoch, err),
     };
   }
 
-  /** The last stage: the job's records, acknowledged, then its offsets committed, then its metrics. */
-  private async publish(batch: ConsumedBatch, messages: readonly InMessage[], out: BatchOutput, endBatch: () => void): Promise<void> {
-    const c = this.deps.config;
+  /**
+   * The group stage: the records of every job that is ready, acknowledged, then each input
+   * partition's offset committed (the last job's of each), then the jobs' metrics. At least
+   * once: one produce request for the group (chunked by size) and one commit per partition.
+   * Exactly once: one transaction per input partition of the group, each with its records and
+   * offset; a partition whose transaction fails fails its own jobs only, since the others'
+   * offsets are committed with their records.
+   */
+  private async publish(ready: readonly Ready<JobOutput>[]): Promise<void> {
     const m = this.deps.metrics;
-    const topicMessages: TopicRecords[] = [];
-    if (out.review.length > 0) topicMessages.push({ topic: c.reviewTopic, records: out.review });
-    if (out.scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, records: out.scores });
-    if (out.dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, records: out.dlq });
-    const last = (messages[messages.length - 1] as InMessage).offset;
-    const offset = (BigInt(last) + 1n).toString();
-    if (this.transactions !== undefined) {
-      // One transaction: the records and the consumed offset become visible to read_committed readers together.
-      const endProduce = m.time('produce');
-      let endCommit: (() => unknown) | undefined;
-      try {
-        await this.transactions.commit(
-          { records: topicMessages, input: { topic: batch.topic, partition: batch.partition, offset } },
-          {
-            produced: () => {
-              endProduce();
-              endCommit = m.time('commit');
+    const parts = new Map<string, Ready<JobOutput>[]>();
+    for (const r of ready) {
+      const key = `${r.value.batch.topic}/${r.value.batch.partition}`;
+      const list = parts.get(key);
+      if (list === undefined) parts.set(key, [r]);
+      else list.push(r);
+    }
+    const transactions = this.transactions;
+    if (transactions !== undefined) {
+      for (const part of parts.values()) {
+        const last = (part[part.length - 1] as Ready<JobOutput>).value;
+        const endProduce = m.time('produce');
+        let endCommit: (() => unknown) | undefined;
+        try {
+          // One transaction: the records and the consumed offset become visible to read_committed readers together.
+          await transactions.commit(
+            { records: this.records(part), input: { topic: last.batch.topic, partition: last.batch.partition, offset: nextOffset(last.messages) } },
+            {
+              produced: () => {
+                endProduce();
+                endCommit = m.time('commit');
+              },
             },
-          },
-        );
-      } catch (err) {
-        m.produceErrors.inc();
-        throw err;
+          );
+        } catch (err) {
+          m.produceErrors.inc();
+          for (const r of part) r.job.failed(err);
+          continue;
+        }
+        endCommit?.();
+        this.published(part);
       }
-      endCommit?.();
-    } else {
-      const endProduce = m.time('produce');
-      try {
-        // Every record acknowledged (acks=all) before the commit.
-        await this.producer.publish(topicMessages);
-      } catch (err) {
-        m.produceErrors.inc();
-        throw err;
-      }
-      endProduce();
-
-      const endCommit = m.time('commit');
-      // Through the batch: it commits while the consumer drains after close() began.
-      await batch.commit(offset);
-      endCommit();
+      this.leaving(ready);
+      return;
     }
-    this.failures = 0;
-    this.retryAt.delete(`${batch.topic}/${batch.partition}`);
-
-    // Counted once committed, so that a retried batch is not counted twice.
-    m.consumed.inc({ topic: batch.topic }, messages.length);
-    m.batchSize.observe(messages.length);
-    m.scored.inc(out.scored.length);
-    const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
-    m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
-    for (const { uncertainty, signals } of out.scored) {
-      m.uncertainty.observe(uncertainty);
-      this.drift.observe(oodPercentileOf(signals), uncertainty);
-      for (const { key, label } of METRIC_SIGNALS) {
-        const v = signals[key];
-        if (v !== null) m.signal.observe({ signal: label }, v);
-      }
+    const endProduce = m.time('produce');
+    try {
+      // Every record acknowledged (acks=all) before any commit.
+      await this.producer.publish(this.records(ready));
+    } catch (err) {
+      m.produceErrors.inc();
+      throw err;
     }
-    for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
-    for (const code of out.dlqCodes) m.dlq.inc({ code });
-    endBatch();
-    m.inFlight.set(this.pipeline.inFlight - messages.length);
-    this.log.debug(
-      { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: messages.length, flagged: out.review.length, dlq: out.dlq.length },
-      'batch committed',
+    endProduce();
+    const endCommit = m.time('commit');
+    // Through each partition's latest batch: it commits while the consumer drains after close() began.
+    await Promise.all(
+      [...parts.values()].map((part) => {
+        const last = (part[part.length - 1] as Ready<JobOutput>).value;
+        return last.batch.commit(nextOffset(last.messages));
+      }),
     );
+    endCommit();
+    for (const part of parts.values()) this.published(part);
+    this.leaving(ready);
+  }
+
+  /** The in-flight gauge as it will be once `ready` has left the pipeline. */
+  private leaving(ready: readonly Ready<JobOutput>[]): void {
+    this.deps.metrics.inFlight.set(this.pipeline.inFlight - ready.reduce((a, r) => a + r.job.size, 0));
+  }
+
+  /** The review, score and DLQ records of `jobs`, one entry per topic, in job order. */
+  private records(jobs: readonly Ready<JobOutput>[]): TopicRecords[] {
+    const c = this.deps.config;
+    const review: OutRecord[] = [];
+    const scores: OutRecord[] = [];
+    const dlq: OutRecord[] = [];
+    for (const { value } of jobs) {
+      review.push(...value.out.review);
+      if (c.scoresTopic !== undefined) scores.push(...value.out.scores);
+      dlq.push(...value.out.dlq);
+    }
+    const topicMessages: TopicRecords[] = [];
+    if (review.length > 0) topicMessages.push({ topic: c.reviewTopic, records: review });
+    if (scores.length > 0 && c.scoresTopic !== undefined) topicMessages.push({ topic: c.scoresTopic, records: scores });
+    if (dlq.length > 0) topicMessages.push({ topic: c.dlqTopic, records: dlq });
+    return topicMessages;
+  }
+
+  /** One partition's jobs of a group, written and committed: their metrics. */
+  private published(part: readonly Ready<JobOutput>[]): void {
+    const m = this.deps.metrics;
+    this.failures = 0;
+    for (const { value } of part) {
+      const { batch, messages, out } = value;
+      this.retryAt.delete(`${batch.topic}/${batch.partition}`);
+      const last = (messages[messages.length - 1] as InMessage).offset;
+      // Counted once committed, so that a retried batch is not counted twice.
+      m.consumed.inc({ topic: batch.topic }, messages.length);
+      m.batchSize.observe(messages.length);
+      m.scored.inc(out.scored.length);
+      const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
+      m.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(lag > 0n ? lag : 0n));
+      for (const { uncertainty, signals } of out.scored) {
+        m.uncertainty.observe(uncertainty);
+        this.drift.observe(oodPercentileOf(signals), uncertainty);
+        for (const { key, label } of METRIC_SIGNALS) {
+          const v = signals[key];
+          if (v !== null) m.signal.observe({ signal: label }, v);
+        }
+      }
+      for (const r of out.flaggedReasons) m.flagged.inc({ reason: r });
+      for (const code of out.dlqCodes) m.dlq.inc({ code });
+      value.endBatch();
+      this.log.debug(
+        { event: 'batch_done', topic: batch.topic, partition: batch.partition, lastOffset: last, messages: messages.length, flagged: out.review.length, dlq: out.dlq.length },
+        'batch committed',
+      );
+    }
   }
 
   /**

@@ -60,7 +60,8 @@ function duplicates(offsets: readonly number[]): number {
 test('exactly_once under repeated kill -9: a read_committed reader sees every input scored (or in the DLQ) exactly once, with its review record once', { timeout: 420_000 }, async () => {
   const t = uniqueWorkerTopics();
   await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
-  const n = 4000;
+  // Enough that the four kills land mid-stream however fast the worker is (it drains ~2,500 msg/s here).
+  const n = 8000;
   const mix = sampleMix(loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]), loadMnist(), { oodShare: 0.3, malformedShare: 0.03, seed: 11, oversizeBytes: 0, idPrefix: 'e' });
   const inputs: Message[] = Array.from({ length: n }, () => {
     const m = mix.next().value as { key: string | null; value: string };
@@ -91,7 +92,7 @@ test('exactly_once under repeated kill -9: a read_committed reader sees every in
     const from = done();
     // Killed while it is busy: some of its jobs committed, others published but not committed.
     await waitFor(() => done() >= from + 300, `kill ${i + 1}: 300 more inputs done (have ${done()})`, 120_000);
-    await waitFor(() => rawScores.messages.length > scores.messages.length, `kill ${i + 1}: records of an open transaction`, 30_000).catch(() => undefined);
+    await waitFor(() => rawScores.messages.length > scores.messages.length, `kill ${i + 1}: records of an open transaction`, 10_000).catch(() => undefined);
     const killed = await w.stop('SIGKILL');
     assert.equal(killed.signal, 'SIGKILL');
   }
