@@ -9,7 +9,8 @@
 //   {"swaps":S,"max_stall_ms":m,"refused":R,"lost":0}
 // The stream sends `embedding` inputs (the encoder is skipped): what is measured is the refresh,
 // not ONNX inference. The bundles' manifests name the real encoder, which the worker verifies.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -50,18 +51,22 @@ function mixture(n: number, dim: number, seed: number, centres: Float32Array): F
   return out;
 }
 
-/** Publishes a copy of bundle `from` as version `to`: the same files, a manifest naming `to`, then the pointer. */
+/**
+ * Publishes a copy of bundle `from` as version `to`: the same files, a manifest naming `to`, then the pointer.
+ * The copies are asynchronous: a synchronous copy of a large bundle would block this process's
+ * event loop, and with it the load generator, whose pause would then be measured as the worker's stall.
+ */
 async function publishCopy(dir: string, from: string, to: string, edit: (m: BundleManifest) => void = () => undefined): Promise<void> {
   const staging = mkdtempSync(join(tmpdir(), 'qualm-bench-stage-'));
-  cpSync(join(dir, from), join(staging, to), { recursive: true });
+  await cp(join(dir, from), join(staging, to), { recursive: true });
   const path = join(staging, to, MANIFEST_FILE);
   const manifest = JSON.parse(readFileSync(path, 'utf8')) as BundleManifest;
   manifest.version = to;
   manifest.created_at = new Date().toISOString();
   edit(manifest);
   writeFileSync(path, JSON.stringify(manifest, null, 2) + '\n');
-  cpSync(join(staging, to), join(dir, to), { recursive: true });
-  rmSync(staging, { recursive: true, force: true });
+  await cp(join(staging, to), join(dir, to), { recursive: true });
+  await rm(staging, { recursive: true, force: true });
   await movePointer(dir, to);
 }
 
@@ -152,6 +157,8 @@ try {
   const queries = mixture(20_000, dim, 3, centres);
   let sent = 0;
   let streaming = true;
+  /** When each send of the load generator was acknowledged: its own gaps, to tell them from the worker's. */
+  const sendTimes: number[] = [];
   const perTick = Math.max(1, Math.round(RATE / 10));
   const stream = (async () => {
     const start = Date.now();
@@ -166,6 +173,7 @@ try {
         }
         await produce(kafka, topics.input, batch);
         sent += batch.length;
+        sendTimes.push(Date.now());
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -220,11 +228,12 @@ try {
   for (const s of swaps) {
     // From the start of the load (the swap event time minus its load time) to a second after.
     const stall = maxGap(batchTimes, s.time - (s.loadMs ?? 0) - 1000, s.time + 1000);
-    console.log(`swap to ${s.to}: load ${s.loadMs} ms, longest gap between batches around it ${stall} ms`);
+    const sendGap = maxGap(sendTimes, s.time - (s.loadMs ?? 0) - 1000, s.time + 1000);
+    console.log(`swap to ${s.to}: load ${s.loadMs} ms, longest gap between batches around it ${stall} ms (between the load generator's sends: ${sendGap} ms)`);
     maxStall = Math.max(maxStall, stall);
   }
   console.log(`worker event-loop delay, max: ${swapLoopLag.map((x) => `${x} ms`).join(', ')} from publication to 1 s after each swap; ${baselineLoopLag} ms over the baseline's 10 s`);
-  console.log(`baseline (no publication, same stream): longest gap between batches ${baseline} ms`);
+  console.log(`baseline (no publication, same stream): longest gap between batches ${baseline} ms (between sends: ${maxGap(sendTimes, baselineFrom, baselineTo)} ms)`);
   console.log(`around swaps: ${maxStall} ms = ${(maxStall / Math.max(1, baseline)).toFixed(2)}x the baseline`);
   console.log(`sent ${sent}, scored ${scored.length} (${distinct.size} distinct), lost ${lost}, duplicated ${duplicated}; versions seen: ${[...new Set(scored.map((r) => r.index_version))].join(', ')}`);
   console.log(JSON.stringify({ swaps: swaps.length, max_stall_ms: maxStall, refused, lost }));
