@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cholesky, fitGaussian, forwardSubstitute, mahalanobis } from '../../../src/scoring/index.js';
+import { cholesky, fitGaussian, forwardSubstitute, invertLower, mahalanobis } from '../../../src/scoring/index.js';
 import { gaussian as normal, seededRandom } from '../../../src/util/random.js';
 
 /** Gauss-Jordan inverse of a small dense matrix (the brute-force reference). */
@@ -134,4 +134,28 @@ test('a point far from every class has larger class and relative distances than 
   const far = mahalanobis(g, centre.map((v) => v + 50));
   assert.ok(near.classDistance < 1e-9 + 1e-6 && near.nearestClass === 0);
   assert.ok(far.classDistance > 100 * (near.classDistance + 1) && far.relative > near.relative);
+});
+
+test('invertLower gives L⁻¹ (L⁻¹ L = I), and the distances through it match forward substitution at dim 128', () => {
+  const dim = 128;
+  const classes = 10;
+  const { x, labels } = sample(7, 3000, dim, classes);
+  const g = fitGaussian(x, dim, labels, classes);
+  const inv = invertLower(g.classFactor, dim);
+  for (const [i, j] of [[0, 0], [5, 3], [127, 0], [127, 127], [64, 90]] as const) {
+    let s = 0;
+    for (let k = 0; k < dim; k++) s += inv[i * dim + k]! * g.classFactor[k * dim + j]!;
+    assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-9, `(L⁻¹L)[${i}][${j}] = ${s}`);
+  }
+  for (let r = 0; r < 50; r++) {
+    const z = x.subarray(r * dim, (r + 1) * dim);
+    const m = mahalanobis(g, z);
+    const y = forwardSubstitute(g.classFactor, dim, z);
+    const w = forwardSubstitute(g.globalFactor, dim, z);
+    const cls = Array.from({ length: classes }, (_, c) => y.reduce((s, v, d) => s + (v - g.classMeans[c * dim + d]!) ** 2, 0));
+    const glob = w.reduce((s, v, d) => s + (v - g.globalMean[d]!) ** 2, 0);
+    cls.forEach((d, c) => assert.ok(Math.abs(d - m.classDistances[c]!) <= 1e-9 * Math.max(1, d), `class ${c}: ${d} vs ${m.classDistances[c]}`));
+    assert.ok(Math.abs(glob - m.globalDistance) <= 1e-9 * Math.max(1, glob));
+    assert.equal(m.nearestClass, cls.indexOf(Math.min(...cls)));
+  }
 });
