@@ -3,8 +3,8 @@
 #
 # hnswlib picks its SIMD distance kernels at compile time (__AVX__, __AVX512F__), and node-gyp
 # compiles without -march, so the stock addon uses SSE only. Built for x86-64-v3 (AVX2, FMA)
-# the same index answers the same queries with the same neighbours about 1.25x faster here
-# (docs/benchmarks.md). QUALM_HNSW_MARCH chooses:
+# the same index answers the same queries with the same neighbours (distances within 2.4e-7),
+# about 1.2x faster here (docs/benchmarks.md). QUALM_HNSW_MARCH chooses:
 #   auto (default)  x86-64-v3 on an x86-64 CPU with AVX2 and FMA, else the stock build
 #   <level>         any -march value: x86-64-v4 (AVX-512), native, ...
 #   off             the stock build
