@@ -1,7 +1,8 @@
 /**
- * An ordered pipeline of stages (the worker's: decode, embed, search+score, then publish+commit):
- * while one job is embedded, the next is decoded and an earlier one searched and scored. Each
- * stage runs its jobs one at a time in admission order.
+ * An ordered pipeline of stages (the worker's: decode, start the embedding, start the search,
+ * score; then the group stage, publish and commit): while one job is embedded, the next is
+ * decoded and an earlier one searched and scored. Each stage runs its jobs one at a time in
+ * admission order.
  *
  * Optionally the pipeline ends in a group stage (the worker's publish and commit): what the
  * jobs' last stage returns is gathered, in admission order, and handed to it in groups: every
@@ -36,11 +37,6 @@ export interface Ready<T> {
 
 /** The group stage: writes the outputs of several jobs at once, in admission order; a throw fails every one of them. */
 export type GroupStage<T> = (ready: readonly Ready<T>[]) => Promise<void>;
-
-/** The stages of a job, typed end to end: each gets what the one before it returned. */
-export function stages<A, B, C>(first: () => Promise<A>, second: (a: A) => Promise<B>, third: (b: B) => Promise<C>, last: (c: C) => Promise<void>): readonly Stage[] {
-  return [first, second, third, last] as readonly Stage[];
-}
 
 /** Four stages whose last result goes to the pipeline's group stage (a `GroupStage<D>`). */
 export function stagesToGroup<A, B, C, D>(first: () => Promise<A>, second: (a: A) => Promise<B>, third: (b: B) => Promise<C>, fourth: (c: C) => Promise<D>): readonly Stage[] {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Pipeline, started, stages, type PipelineJob, type Started } from '../../../src/stream/pipeline.js';
+import { Pipeline, started, stagesToGroup, type PipelineJob, type Started } from '../../../src/stream/pipeline.js';
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -92,20 +92,20 @@ test('the bound: room() waits until enough messages have left, idle() until all 
   assert.ok(trace.events.includes('b:publish:end'));
 });
 
-test('stages() types four stages end to end, and a job of the wrong depth is refused', async () => {
+test('stagesToGroup() types four stages end to end into the group stage, and a job of the wrong depth is refused', async () => {
   const seen: unknown[] = [];
-  const four = stages(
+  const four = stagesToGroup(
     () => Promise.resolve(1),
     (n: number) => Promise.resolve(`${n + 1}`),
     (s: string) => Promise.resolve([s]),
-    (a: string[]) => {
-      seen.push(a);
-      return Promise.resolve();
-    },
+    (a: string[]) => Promise.resolve(a.length),
   );
-  const p = new Pipeline(10);
+  const p = new Pipeline<number>(10, 4, (ready) => {
+    seen.push(ready.map((r) => r.value));
+    return Promise.resolve();
+  });
   await p.admit({ size: 1, stages: four, dropped: () => false, failed: () => undefined });
-  assert.deepEqual(seen, [['2']]);
+  assert.deepEqual(seen, [[1]]);
   assert.throws(() => new Pipeline(10, 3).admit({ size: 1, stages: four, dropped: () => false, failed: () => undefined }), /4 stages in a pipeline of 3/);
 });
 
