@@ -407,7 +407,7 @@ export const OPTIONS = {
     env: 'QUALM_INTRA_OP_THREADS',
     default: '1',
     unit: 'threads',
-    description: 'onnxruntime intra-op threads.',
+    description: 'onnxruntime intra-op threads. 1 measured best on 2 cores, where a second one spins while the search and main threads need the CPU (docs/benchmarks.md); measure again on more cores.',
     schema: int(1, 256),
   },
   sessionTimeoutMs: {
