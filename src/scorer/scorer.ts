@@ -71,8 +71,8 @@ export interface Embedded<S extends RecordSource = RecordSource> {
 /** Items searched by `Scorer.search`, waiting for `Scorer.scoreFound`. */
 export interface Found<S extends RecordSource = RecordSource> {
   readonly embedded: Embedded<S>;
-  /** The snapshot searched, which scoring then reads too. */
-  readonly snap: IndexSnapshot;
+  /** The snapshot searched, which scoring then reads too (none read for no items). */
+  readonly snap: IndexSnapshot | undefined;
   readonly neighbors: readonly (Neighbors | null)[];
 }
 
@@ -141,8 +141,8 @@ export class Scorer {
    */
   async search<S extends RecordSource>(embedded: Embedded<S>): Promise<Found<S>> {
     const { encoded } = embedded;
+    if (embedded.items.length === 0) return { embedded, snap: undefined, neighbors: [] };
     const snap = this.opts.snapshot();
-    if (embedded.items.length === 0) return { embedded, snap, neighbors: [] };
     const endSearch = this.opts.metrics?.time('search') ?? noTimer;
     const vectors = encoded.map((z) => (z instanceof Float32Array ? z : null));
     const neighbors = this.opts.search === undefined ? vectors.map((z) => (z === null ? null : snap.search(z))) : await this.opts.search(snap, vectors);
@@ -154,7 +154,7 @@ export class Scorer {
   scoreFound<S extends RecordSource>(found: Found<S>): Scored<S>[] {
     const { embedded, snap, neighbors } = found;
     const { items, encoded } = embedded;
-    if (items.length === 0) return [];
+    if (items.length === 0 || snap === undefined) return [];
     const { embedder, policy } = this.opts;
     const scoredAt = (this.opts.now?.() ?? new Date()).toISOString();
     const endScore = this.opts.metrics?.time('score') ?? noTimer;
