@@ -171,7 +171,7 @@ test('the broker restarted mid-stream under exactly_once: the same worker stays 
   }
   assert.ok(
     during.every((d) => d.health === 200),
-    'the worker stays alive while the broker is away',
+    `the worker stays alive while the broker is away (exit ${String(w.child.exitCode)}):\n${w.log().slice(-4000)}`,
   );
   assert.ok(
     during.some((d) => d.ready === 503),
