@@ -35,5 +35,5 @@ export { SortedWindow } from './window.js';
 export { ShiftWindow, SHIFT_MIN_MEAN, SHIFT_WINDOW_Z } from './shift-window.js';
 export { DriftWindow, DRIFT_QUANTILES, referenceDrift, type DriftQuantile, type DriftSummary } from './drift.js';
 export { jaccard, ncUncertainty, viewJaccard, viewDispersion } from './consistency.js';
-export { cholesky, fitGaussian, forwardSubstitute, invertLower, mahalanobis, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';
+export { cholesky, fitGaussian, forwardSubstitute, invertLower, mahalanobis, packLower, type GaussianFitOptions, type MahalanobisDistances } from './gaussian.js';
 export { MODEL_FEATURE_NAMES, MODEL_FEATURES, gaussianLogOdds, isModelFeature, modelFeatureVector, modelSignals, predictionSummary, softmax, type ModelFeature, type ModelPrediction, type ModelSignals } from './model-signals.js';

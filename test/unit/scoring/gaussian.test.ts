@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cholesky, fitGaussian, forwardSubstitute, invertLower, mahalanobis } from '../../../src/scoring/index.js';
+import { cholesky, fitGaussian, forwardSubstitute, invertLower, mahalanobis, packLower } from '../../../src/scoring/index.js';
 import { gaussian as normal, seededRandom } from '../../../src/util/random.js';
 
 /** Gauss-Jordan inverse of a small dense matrix (the brute-force reference). */
@@ -157,5 +157,28 @@ test('invertLower gives L⁻¹ (L⁻¹ L = I), and the distances through it matc
     cls.forEach((d, c) => assert.ok(Math.abs(d - m.classDistances[c]!) <= 1e-9 * Math.max(1, d), `class ${c}: ${d} vs ${m.classDistances[c]}`));
     assert.ok(Math.abs(glob - m.globalDistance) <= 1e-9 * Math.max(1, glob));
     assert.equal(m.nearestClass, cls.indexOf(Math.min(...cls)));
+  }
+});
+
+test('packLower keeps the lower triangle row by row', () => {
+  const m = Float64Array.from({ length: 9 }, (_, i) => i + 1); // [[1,2,3],[4,5,6],[7,8,9]]
+  assert.deepEqual(Array.from(packLower(m, 3)), [1, 4, 5, 7, 8, 9]);
+});
+
+test('mahalanobis matches forward substitution at odd and even dims (rows of odd and even length)', () => {
+  for (const dim of [1, 2, 3, 7, 33]) {
+    const classes = 3;
+    const { x, labels } = sample(dim, 400, dim, classes);
+    const g = fitGaussian(x, dim, labels, classes);
+    for (let r = 0; r < 20; r++) {
+      const z = Array.from(x.subarray(r * dim, (r + 1) * dim));
+      const m = mahalanobis(g, z);
+      const y = forwardSubstitute(g.classFactor, dim, z);
+      const w = forwardSubstitute(g.globalFactor, dim, z);
+      const cls = Array.from({ length: classes }, (_, c) => y.reduce((s, v, d) => s + (v - g.classMeans[c * dim + d]!) ** 2, 0));
+      const glob = w.reduce((s, v, d) => s + (v - g.globalMean[d]!) ** 2, 0);
+      cls.forEach((d, c) => assert.ok(Math.abs(d - m.classDistances[c]!) <= 1e-9 * Math.max(1, d), `dim ${dim}, class ${c}: ${d} vs ${m.classDistances[c]}`));
+      assert.ok(Math.abs(glob - m.globalDistance) <= 1e-9 * Math.max(1, glob), `dim ${dim}: ${glob} vs ${m.globalDistance}`);
+    }
   }
 });
