@@ -17,7 +17,9 @@
 //      cores_used from its /proc CPU time over the same window, rss its peak (VmHWM).
 //   3. Latency: input produced at half the drained rate (or --rate msg/s, to compare variants at
 //      one load) for --latency-s, end to end from each input record's timestamp to its score
-//      record's timestamp (the worker's produce time).
+//      record's timestamp (the worker's produce time). The generator builds each image's
+//      features text once (it shares the two cores with the worker and the broker), and the
+//      phase prints the cores the worker (per thread), the broker and this process used.
 //
 // Prints the per-stage breakdown (the worker's qualm_stage_duration_seconds per message; the
 // stages overlap in a pipelined worker, so their sum can exceed the wall time per message).
@@ -80,6 +82,16 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   return out;
 }
 
+/** Each thread's cores (CPU seconds per second) between two readings of threadCpuSeconds, leaving out the idle ones. */
+function threadShares(from: Map<string, number>, to: Map<string, number>, seconds: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, cpu] of to) {
+    const share = round((cpu - (from.get(name) ?? 0)) / seconds, 2);
+    if (share >= 0.01) out[name] = share;
+  }
+  return out;
+}
+
 function procPeakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) * 1024;
@@ -113,12 +125,21 @@ const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 
 // --- data: Fashion-MNIST test rows as the demo's messages -------------------------------------
 const images = loadFashionMnist('t10k');
-const valueOf = (i: number, id: string): string => {
-  const px = row(images, i % images.n);
-  const parts: string[] = new Array<string>(px.length);
-  for (let j = 0; j < px.length; j++) parts[j] = Number((px[j] as number).toFixed(4)).toString();
-  return `{"id":"${id}","input":{"features":[${parts.join(",")}]}}`;
+// Each image's features as JSON text, built once: during the latency phase the load generator
+// shares the worker's two cores, so it does as little per message as it can (an id and a concat).
+const featureText: string[] = [];
+const featuresOf = (i: number): string => {
+  const at = i % images.n;
+  let text = featureText[at];
+  if (text === undefined) {
+    const px = row(images, at);
+    const parts: string[] = new Array<string>(px.length);
+    for (let j = 0; j < px.length; j++) parts[j] = Number((px[j] as number).toFixed(4)).toString();
+    text = featureText[at] = parts.join(',');
+  }
+  return text;
 };
+const valueOf = (i: number, id: string): string => `{"id":"${id}","input":{"features":[${featuresOf(i)}]}}`;
 
 // --- the bundle ---------------------------------------------------------------------------------
 const version = await readPointer(config.bundleDir);
@@ -236,12 +257,7 @@ const to = samples[samples.length - 1] as Sample;
 const throughput = (to.consumed - from.consumed) / ((to.t - from.t) / 1000);
 const coresUsed = (to.cpu - from.cpu) / ((to.t - from.t) / 1000);
 const rssBytes = procPeakRss(workerPid);
-const perThread: Record<string, number> = {};
-for (const [name, cpu] of to.threads) {
-  const share = round((cpu - (from.threads.get(name) ?? 0)) / ((to.t - from.t) / 1000), 2);
-  if (share >= 0.01) perThread[name] = share;
-}
-log(`drain: cores per thread ${JSON.stringify(perThread)}`);
+log(`drain: cores per thread ${JSON.stringify(threadShares(from.threads, to.threads, (to.t - from.t) / 1000))}`);
 const drained = await worker.metrics();
 log(`drain: ${round(throughput)} msg/s at ${round(coresUsed, 2)} cores, peak RSS ${round(rssBytes / 2 ** 20)} MiB`);
 const stages = ['decode', 'embed', 'search', 'score', 'produce', 'commit', 'batch'];
@@ -287,6 +303,7 @@ await new Promise((r) => setTimeout(r, 3000)); // the reader joins before the fi
 const beforeLatency = await worker.metrics();
 log(`latency: producing ${round(rate)} msg/s for ${LATENCY_S} s`);
 const started = Date.now();
+const cpuAtStart = { self: selfCpu(), worker: procCpuSeconds(workerPid), broker: procCpuSeconds(broker), threads: threadCpuSeconds(workerPid) };
 let sent = 0;
 while (Date.now() - started < LATENCY_S * 1000) {
   const due = Math.floor(((Date.now() - started) / 1000) * rate);
@@ -299,6 +316,12 @@ while (Date.now() - started < LATENCY_S * 1000) {
   }
   for (const chunk of chunkByBytes(messages, PRODUCE_CHUNK_BYTES)) await producer.send({ topic: topics.input, messages: chunk, acks: -1 });
   await new Promise((r) => setTimeout(r, 10));
+}
+// Where the cores went while producing: the half-load point leaves room only if the broker and this process leave some.
+{
+  const s = (Date.now() - started) / 1000;
+  log(`latency: cores while producing: worker ${round((procCpuSeconds(workerPid) - cpuAtStart.worker) / s, 2)}, broker ${round((procCpuSeconds(broker) - cpuAtStart.broker) / s, 2)}, this load generator and reader ${round((selfCpu() - cpuAtStart.self) / s, 2)}`);
+  log(`latency: worker cores per thread ${JSON.stringify(threadShares(cpuAtStart.threads, threadCpuSeconds(workerPid), s))}`);
 }
 await waitFor(() => latencies.length >= sent, `${sent} score records (have ${latencies.length})`, 120_000);
 await reader.disconnect();

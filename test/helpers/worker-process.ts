@@ -21,7 +21,9 @@ export class WorkerProcess {
 
   static async start(env: Record<string, string>): Promise<WorkerProcess> {
     const port = await freeLoopbackPort();
-    const child = spawn(process.execPath, [BIN, 'worker'], {
+    // BENCH_NODE_ARGS passes node flags to the worker, e.g. '--cpu-prof --cpu-prof-dir=DIR' to profile it in a benchmark.
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, [...nodeArgs, BIN, 'worker'], {
       env: { ...process.env, QUALM_LOG_LEVEL: 'info', ...env, QUALM_METRICS_HOST: '127.0.0.1', QUALM_METRICS_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
