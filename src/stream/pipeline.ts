@@ -7,9 +7,11 @@
  * Optionally the pipeline ends in a group stage (the worker's publish and commit): what the
  * jobs' last stage returns is gathered, in admission order, and handed to it in groups: every
  * job that became ready while the group before was being handled goes in the next one. A slow
- * round trip is then paid once for several jobs instead of once per job, so jobs can be small
- * (short latency) without their round trips becoming the bottleneck. Groups run one at a time,
- * so a job's records are written after every earlier job's: commits stay in offset order.
+ * round trip is then paid once for several jobs instead of once per job, so the round trips do
+ * not become the bottleneck when jobs come quickly. (Smaller jobs do not shorten the latency on
+ * a 2-core machine: each ONNX run has a fixed cost, and small jobs queue on the inference
+ * thread; see docs/benchmarks.md.) Groups run one at a time, so a job's records are written
+ * after every earlier job's: commits stay in offset order.
  *
  * The messages held by admitted jobs are bounded; `admit` waits for room.
  */
