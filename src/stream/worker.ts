@@ -104,6 +104,12 @@ export class StreamWorker {
   private generation = 0;
   /** Per topic-partition: bumped when a job fails, so that the partition's later jobs are dropped. */
   private readonly epochs = new Map<string, number>();
+  /**
+   * Exactly-once, per topic-partition: the generation in which its last transaction was settled
+   * (PartitionTransactions.settle); its batches wait for that at the first batch of each
+   * generation and after any of its jobs failed.
+   */
+  private readonly settled = new Map<string, number>();
   /** Per topic-partition: no batch is admitted before this time (the backoff after a failure). */
   private readonly retryAt = new Map<string, number>();
   private failures = 0;
@@ -232,6 +238,9 @@ export class StreamWorker {
       await batch.heartbeat();
     }
     const generation = this.generation;
+    if (this.transactions !== undefined && this.settled.get(key) !== generation) {
+      if (!(await this.settle(batch, generation))) return;
+    }
     let start = 0;
     for (const size of evenRuns(batch.records.length, c.inferenceBatch)) {
       const messages = batch.records.slice(start, start + size);
@@ -248,6 +257,39 @@ export class StreamWorker {
       void this.pipeline.admit(this.job(batch, messages, generation));
       this.deps.metrics.inFlight.set(this.pipeline.inFlight);
     }
+  }
+
+  /**
+   * Exactly-once: where the partition's input resumes, before its first batch of a generation
+   * and after a failure. A transaction whose commit failed without an answer may have committed
+   * (then its records are visible, and reading them again from the job's first offset would
+   * write them twice), and a new owner's consumer may have read the committed offset before the
+   * last owner's transaction was finished. So the partition's transactional id is initialised
+   * first (the broker finishes or aborts a transaction in doubt), then the committed offset is
+   * read: a batch that does not start there is dropped and the partition sought to it. False
+   * when this batch is not to be admitted.
+   */
+  private async settle(batch: ConsumedBatch, generation: number): Promise<boolean> {
+    const transactions = this.transactions as PartitionTransactions;
+    const key = `${batch.topic}/${batch.partition}`;
+    const first = (batch.records[0] as InMessage).offset;
+    let committed: string | null;
+    try {
+      committed = await transactions.settle(batch.topic, batch.partition);
+    } catch (err) {
+      // As a failed job of this batch: nothing admitted, read again after a backoff.
+      this.jobFailed(batch, batch.records, this.epochs.get(key) ?? 0, err);
+      return false;
+    }
+    if (!this.running || !batch.isLive() || generation !== this.generation) return false;
+    this.settled.set(key, generation);
+    if (committed === null || committed === first) return true;
+    this.log.warn(
+      { event: 'partition_resync', topic: batch.topic, partition: batch.partition, fetchedFrom: first, committed },
+      'the committed offset is not where this batch starts (a transaction in doubt was committed, or the offset was read before it was); reading from the committed offset',
+    );
+    this.consumer.seek(batch.topic, batch.partition, committed);
+    return false;
   }
 
   /** One job: `messages`, a run of one partition's batch, through decode, embed and search+score, then to the group stage (publish). */
@@ -410,6 +452,8 @@ export class StreamWorker {
     const key = `${batch.topic}/${batch.partition}`;
     if ((this.epochs.get(key) ?? 0) !== epoch) return; // an earlier job of this partition already rewound it
     this.epochs.set(key, epoch + 1);
+    // Exactly-once: the failed transaction may have committed; its next batch waits for settle().
+    this.settled.delete(key);
     const first = (messages[0] as InMessage).offset;
     const rebalance = this.deps.transport.isRebalance(err);
     if (!rebalance) this.failures++;

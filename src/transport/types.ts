@@ -115,6 +115,14 @@ export interface TransactionWork {
 export interface PartitionTransactions {
   /** Commits the work atomically, or aborts it and throws. `produced` is called once the records are sent. */
   commit(work: TransactionWork, timers?: { produced?: () => void }): Promise<void>;
+  /**
+   * Settles the partition's last transaction and says where its input resumes: initialises the
+   * partition's transactional id (which fences an earlier producer of it and lets the broker
+   * finish a transaction left in doubt, committed or aborted), then reads the group's committed
+   * offset of the partition (null: none). A commit that failed without an answer (the broker
+   * went away during EndTxn) may still have committed; only this offset says whether it did.
+   */
+  settle(topic: string, partition: number): Promise<string | null>;
   /** Closes the producers of input partitions for which `owned` is false. */
   retain(owned: (topic: string, partition: number) => boolean): Promise<void>;
   close(): Promise<void>;

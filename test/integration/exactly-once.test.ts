@@ -1,5 +1,6 @@
 // QUALM_DELIVERY=exactly_once end to end: a real Kafka broker, the committed ONNX encoder, a
-// real HNSW bundle, and `qualm worker` as a child process killed with SIGKILL again and again.
+// real HNSW bundle, and `qualm worker` as a child process killed with SIGKILL again and again;
+// and the worker in this process, whose transport loses the answer to one committed transaction.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +11,13 @@ import { sampleMix } from '../../src/cli/sample-mix.js';
 import { loadConfig } from '../../src/config/index.js';
 import { readDlqHeaders, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
+import { OnnxEncoder } from '../../src/encoder/index.js';
+import { LocalBundleStore, loadCurrentFromStore } from '../../src/index/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
-import { transactionalId } from '../../src/transport/index.js';
+import { createLogger } from '../../src/logging/index.js';
+import { QualmMetrics } from '../../src/metrics/index.js';
+import { StreamWorker } from '../../src/stream/index.js';
+import { KafkajsTransport, transactionalId, type Transport } from '../../src/transport/index.js';
 import { TopicReader, committedOffset, createTopics, produce, testKafka, uniqueWorkerTopics, waitFor, workerTopicEnv } from '../helpers/kafka.js';
 import { buildSliceBundle, embedSlice } from '../helpers/bundles.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
@@ -122,4 +128,78 @@ test('exactly_once under repeated kill -9: a read_committed reader sees every in
   assert.ok(aborted > 0, 'at least one kill landed inside a transaction (otherwise the test shows nothing)');
   assert.equal(duplicates(sourceOffsets(rawScores, 'score')) > 0, true, 'the read_uncommitted reader sees the redone inputs twice');
   assert.ok(last.log().includes(transactionalId('qualm', t.group, t.input, 0)), 'the worker names its transactional id in its log');
+});
+
+/** The worker's transport, whose `nth` transaction commits for real and then throws, as when the broker's answer to EndTxn is lost. */
+function losingOneCommitAnswer(real: Transport, nth: number): { transport: Transport; lied: () => boolean } {
+  let commits = 0;
+  return {
+    lied: () => commits >= nth,
+    transport: {
+      groupConsumer: (o) => real.groupConsumer(o),
+      publisher: () => real.publisher(),
+      partitionTransactions: (o) => {
+        const txs = real.partitionTransactions(o);
+        return {
+          commit: async (work, timers) => {
+            await txs.commit(work, timers);
+            if (++commits === nth) throw new Error('simulated: the answer to EndTxn was lost (the transaction did commit)');
+          },
+          settle: (topic, partition) => txs.settle(topic, partition),
+          retain: (owned) => txs.retain(owned),
+          close: () => txs.close(),
+        };
+      },
+      readToEnd: (topic, onRecord, opts) => real.readToEnd(topic, onRecord, opts),
+      follow: (topics, onRecord) => real.follow(topics, onRecord),
+      ensureTopics: (topics) => real.ensureTopics(topics),
+      isRebalance: (err) => real.isRebalance(err),
+    },
+  };
+}
+
+test('exactly_once, a commit that did commit but reported a failure: the worker reads on from the committed offset, and nothing is written twice', { timeout: 180_000 }, async () => {
+  const t = uniqueWorkerTopics();
+  await createTopics(kafka, [t.input, t.review, t.scores, t.dlq]);
+  const n = 600;
+  const mix = sampleMix(loadFashionMnist('t10k', [SLICE_FASHION_MNIST_DIR]), loadMnist(), { oodShare: 0.2, malformedShare: 0.03, seed: 12, oversizeBytes: 0, idPrefix: 'doubt' });
+  await produce(
+    kafka,
+    t.input,
+    Array.from({ length: n }, () => {
+      const m = mix.next().value as { key: string | null; value: string };
+      return { key: m.key, value: m.value };
+    }),
+  );
+  const config = loadConfig({
+    ...workerTopicEnv(broker.brokers, t),
+    QUALM_BUNDLE_DIR: bundleDir,
+    QUALM_MODEL_PATH: CONFIG.modelPath,
+    QUALM_DELIVERY: 'exactly_once',
+    QUALM_INFERENCE_BATCH: '32',
+    QUALM_FROM_BEGINNING: 'true',
+  });
+  const lines: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+  const encoder = await OnnxEncoder.open(config.modelPath);
+  const snapshot = await loadCurrentFromStore(new LocalBundleStore(bundleDir), { efSearch: config.efSearch, expectModelSha256: encoder.sha256 });
+  const { transport, lied } = losingOneCommitAnswer(KafkajsTransport.fromConfig(config, logger), 1);
+  const worker = new StreamWorker({ config, transport, embedder: encoder, snapshot: () => snapshot, metrics: new QualmMetrics({ defaultMetrics: false }), logger });
+  const scores = await reader(t.scores);
+  const dlq = await reader(t.dlq);
+  try {
+    await worker.start();
+    await waitFor(() => scores.messages.length + dlq.messages.length >= n, `all ${n} inputs done`, 120_000);
+    await new Promise((r) => setTimeout(r, 2000)); // a duplicate would be written by now
+  } finally {
+    await worker.close();
+    await encoder.close();
+  }
+  assert.ok(lied(), 'the first transaction reported a failure after committing');
+  const offsets = [...sourceOffsets(scores, 'score'), ...sourceOffsets(dlq, 'dlq')];
+  assert.equal(duplicates(offsets), 0, 'no input is written twice');
+  assert.deepEqual(new Set(offsets), new Set(Array.from({ length: n }, (_, i) => i)), 'every input once');
+  const resync = lines.map((l) => JSON.parse(l) as { event?: string; fetchedFrom?: string; committed?: string }).find((l) => l.event === 'partition_resync');
+  assert.ok(resync !== undefined, `the worker says it read on from the committed offset; its log:\n${lines.filter((l) => !l.includes('"level":20')).join('').slice(-6000)}`);
+  assert.ok(BigInt(resync.committed ?? '0') > BigInt(resync.fetchedFrom ?? '0'), `it skipped the committed job (${resync.fetchedFrom} -> ${resync.committed})`);
 });

@@ -242,6 +242,26 @@ test('transactions: committed work is visible to read_committed readers with its
   );
 });
 
+test('transactions: settle says where a partition resumes (null before any commit, then the committed offset) and fences the last producer of it', async () => {
+  const input = uniqueName('conf-sin');
+  const out = uniqueName('conf-sout');
+  const groupId = uniqueName('conf-sg');
+  await createTopics(kafka, [input, out]);
+  const opts = { groupId, idPrefix: 'conf', transactionTimeoutMs: 10_000 };
+  const owner = transport.partitionTransactions(opts);
+  const next = transport.partitionTransactions(opts);
+  closers.push(() => owner.close(), () => next.close());
+  assert.equal(await owner.settle(input, 0), null);
+  await owner.commit({ records: [{ topic: out, records: [{ key: 's', value: 'settled-1' }] }], input: { topic: input, partition: 0, offset: '5' } });
+  assert.equal(await next.settle(input, 0), '5');
+  await assert.rejects(owner.commit({ records: [{ topic: out, records: [{ key: 's', value: 'fenced' }] }], input: { topic: input, partition: 0, offset: '6' } }));
+  assert.equal(await next.settle(input, 0), '5');
+  assert.deepEqual(
+    (await readAll(out)).map((r) => r.value?.toString()),
+    ['settled-1'],
+  );
+});
+
 test("transactions: a partition's new owner fences its old one", async () => {
   const input = uniqueName('conf-fin');
   const out = uniqueName('conf-fout');

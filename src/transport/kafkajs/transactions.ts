@@ -78,6 +78,28 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     }
   }
 
+  async settle(topic: string, partition: number): Promise<string | null> {
+    const key = `${topic}/${partition}`;
+    const producer = await this.producerFor(topic, partition);
+    try {
+      // kafkajs initialises a transactional id at its first transaction (retrying while the
+      // broker finishes the last one); an empty transaction sends nothing else.
+      await (await producer.transaction()).abort();
+    } catch (err) {
+      await this.drop(key);
+      throw err;
+    }
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const [found] = await admin.fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
+      const offset = found?.partitions.find((p) => p.partition === partition)?.offset;
+      return offset === undefined || BigInt(offset) < 0n ? null : offset;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   /** Closes the producers of input partitions this member no longer owns (after a rebalance). */
   async retain(owned: (topic: string, partition: number) => boolean): Promise<void> {
     const gone = [...this.producers.keys()].filter((key) => {
