@@ -187,14 +187,20 @@ test('the broker restarted mid-stream under exactly_once: the same worker stays 
     () => scores.stop(),
     () => dlq.stop(),
   );
-  await waitFor(() => scores.messages.length + dlq.messages.length >= n, `all ${n} inputs done by the same worker`, 180_000);
+  await waitFor(() => scores.messages.length + dlq.messages.length >= n, `all ${n} inputs done by the same worker`, 180_000).catch((err: unknown) => {
+    const done = scores.messages.length + dlq.messages.length;
+    throw new Error(`${err instanceof Error ? err.message : String(err)} (${done} done; worker exit ${String(w.child.exitCode)}); its last log lines:\n${w.log().slice(-6000)}`);
+  });
   await waitFor(async () => (await w.get('/readyz').catch(() => 0)) === 200, 'ready again');
   await new Promise((r) => setTimeout(r, 2000));
   const offsets = [
     ...scores.json<ScoreRecord>().map((r) => Number(r.source.offset)),
     ...dlq.messages.map((m) => Number(readDlqHeaders(m.headers)?.source.offset)),
   ];
-  assert.equal(offsets.length, n, 'no input twice');
+  const seen = new Map<number, number>();
+  for (const o of offsets) seen.set(o, (seen.get(o) ?? 0) + 1);
+  const twice = [...seen].filter(([, c]) => c > 1).map(([o]) => o);
+  assert.equal(offsets.length, n, `no input twice (${twice.length} twice, offsets ${twice[0]}..${twice[twice.length - 1]}); the worker's last log lines:\n${w.log().slice(-8000)}`);
   assert.deepEqual(new Set(offsets), new Set(Array.from({ length: n }, (_, i) => i)), 'every input once');
   assert.match(w.log(), /"event":"kafka_down"/);
   assert.match(w.log(), /"event":"kafka_up"/);
