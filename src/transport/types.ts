@@ -62,7 +62,10 @@ export type ConsumerEvent =
   | { readonly kind: 'join'; readonly memberId: string; readonly assignment: Readonly<Record<string, readonly number[]>> }
   /** Heard from Kafka: a fetch or heartbeat answered. */
   | { readonly kind: 'contact' }
-  /** The consumer failed; `restart`: it reconnects by itself, otherwise it is finished. */
+  /**
+   * The consumer failed; `restart`: it reconnects and rejoins by itself (an implementation
+   * restarts it after any failure that only means Kafka was out of reach), otherwise it is finished.
+   */
   | { readonly kind: 'crash'; readonly error: Error; readonly restart: boolean }
   /** The consumer stopped. */
   | { readonly kind: 'stop' };

@@ -2,7 +2,7 @@
 // Every Transport implementation must pass it; kafkajs's is the one qualm ships.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import { loadConfig } from '../../src/config/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
 import { createLogger } from '../../src/logging/index.js';
@@ -202,6 +202,37 @@ test('group consumer: seek() rewinds the partition without committing', async ()
   await m.start();
   await waitFor(() => seen.length >= 15, 'offsets 5..9 read again');
   assert.deepEqual(seen.slice(10, 15), ['5', '6', '7', '8', '9']);
+});
+
+test('group consumer: when kafkajs gives its consumer up because Kafka was out of reach, a new one rejoins and reads on (a crash event with restart true)', async () => {
+  const topic = uniqueName('conf-crash');
+  await createTopics(kafka, [topic]);
+  await publish(
+    topic,
+    Array.from({ length: 5 }, (_, i) => ({ key: `c${i}`, value: String(i) })),
+  );
+  const seen: string[] = [];
+  let thrown = false;
+  const m = member(uniqueName('conf-gc'), topic, (b) => {
+    if (!thrown) {
+      thrown = true;
+      // What kafkajs's retrier rejects with when no broker answered a FindCoordinator: non-retriable, so kafkajs does not restart its consumer.
+      // (kafkajs's typings leave out its errors' constructor arguments.)
+      const lost = new (kafkajs.KafkaJSGroupCoordinatorNotFound as unknown as new (m: string) => Error)('Failed to find group coordinator');
+      throw new (kafkajs.KafkaJSNonRetriableError as unknown as new (e: Error, o: { cause: Error }) => Error)(lost, { cause: lost });
+    }
+    for (const r of b.records) {
+      seen.push(r.offset);
+      b.fetchedThrough(r.offset);
+    }
+    return Promise.resolve();
+  });
+  await m.start();
+  await waitFor(() => seen.length >= 5, 'the records read by the new consumer', 30_000);
+  assert.deepEqual(seen, ['0', '1', '2', '3', '4']);
+  const crash = m.events.find((e) => e.kind === 'crash');
+  assert.ok(crash !== undefined && crash.restart, 'the crash is reported as restarting, so the worker does not exit');
+  assert.ok(m.events.filter((e) => e.kind === 'join').length >= 2, 'the new consumer joined the group');
 });
 
 test('transactions: committed work is visible to read_committed readers with its offset committed; failed work is aborted, invisible and uncommitted', async () => {

@@ -38,40 +38,114 @@ function consumedBatch(payload: EachBatchPayload): ConsumedBatch {
   };
 }
 
+/**
+ * kafkajs errors that mean Kafka could not be reached. kafkajs does not restart its consumer
+ * after some of them (a group coordinator it found on no broker is "non-retriable"), which
+ * would leave a worker whose broker restarted without a consumer; qualm restarts it instead.
+ */
+const UNREACHABLE_ERRORS = new Set([
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSNumberOfRetriesExceeded',
+]);
+
+/** True when `err`, or an error it wraps (kafkajs's `cause`), is one of UNREACHABLE_ERRORS. */
+export function isUnreachable(err: unknown): boolean {
+  for (let e = err as { name?: unknown; cause?: unknown } | null | undefined, depth = 0; e != null && depth < 10; e = e.cause as typeof e, depth++) {
+    if (typeof e.name === 'string' && UNREACHABLE_ERRORS.has(e.name)) return true;
+  }
+  return false;
+}
+
+/** First wait before restarting a crashed consumer; doubled per failed restart, capped. */
+const RESTART_BASE_MS = 1000;
+const RESTART_CAP_MS = 10_000;
+
 class KafkajsGroupConsumer implements GroupConsumer {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
+  private readonly listeners: ((e: ConsumerEvent) => void)[] = [];
+  private onBatch: ((batch: ConsumedBatch) => Promise<void>) | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restarts = 0;
+  private closed = false;
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly o: GroupConsumerOptions,
+    private readonly log: Logger,
   ) {
-    this.consumer = kafka.consumer({
-      groupId: o.groupId,
-      sessionTimeout: o.sessionTimeoutMs,
-      heartbeatInterval: o.heartbeatIntervalMs,
+    this.consumer = this.create();
+  }
+
+  /** A kafkajs consumer of the group, its events handed to the listeners. */
+  private create(): Consumer {
+    const consumer = this.kafka.consumer({
+      groupId: this.o.groupId,
+      sessionTimeout: this.o.sessionTimeoutMs,
+      heartbeatInterval: this.o.heartbeatIntervalMs,
       maxBytesPerPartition: 1024 * 1024,
       // Reconnect attempts at most 2 s apart (plus kafkajs's 20% jitter), so that the stream
       // resumes within a few seconds of the broker answering again.
       retry: { retries: 30, initialRetryTime: 300, maxRetryTime: 2000 },
     });
+    const emit = (e: ConsumerEvent): void => {
+      for (const l of this.listeners) l(e);
+    };
+    const { events } = consumer;
+    consumer.on(events.GROUP_JOIN, (e) => {
+      this.restarts = 0;
+      emit({ kind: 'join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
+      emit({ kind: 'contact' });
+    });
+    consumer.on(events.HEARTBEAT, () => emit({ kind: 'contact' }));
+    consumer.on(events.FETCH, () => emit({ kind: 'contact' }));
+    consumer.on(events.CRASH, (e) => {
+      const { error } = e.payload;
+      // kafkajs gives up on this consumer, but Kafka was only out of reach: start a new one.
+      const ours = !e.payload.restart && !this.closed && this.onBatch !== undefined && consumer === this.consumer && isUnreachable(error);
+      emit({ kind: 'crash', error, restart: e.payload.restart || ours });
+      if (ours) this.scheduleRestart(error);
+    });
+    consumer.on(events.STOP, () => emit({ kind: 'stop' }));
+    return consumer;
+  }
+
+  private scheduleRestart(cause: unknown): void {
+    const waitMs = Math.min(RESTART_CAP_MS, RESTART_BASE_MS * 2 ** this.restarts);
+    this.restarts++;
+    this.log.warn({ event: 'consumer_restart', inMs: waitMs, attempt: this.restarts, cause: cause instanceof Error ? cause.message : String(cause) }, 'the consumer stopped because Kafka was out of reach; starting a new one');
+    this.restartTimer = setTimeout(() => void this.restart(), waitMs);
+  }
+
+  private async restart(): Promise<void> {
+    if (this.closed || this.onBatch === undefined) return;
+    await this.consumer.disconnect().catch(() => undefined);
+    this.consumer = this.create();
+    try {
+      await this.start(this.onBatch);
+    } catch (err) {
+      if (!this.closed) this.scheduleRestart(err);
+    }
   }
 
   on(listener: (e: ConsumerEvent) => void): void {
-    const { events } = this.consumer;
-    this.consumer.on(events.GROUP_JOIN, (e) => {
-      listener({ kind: 'join', memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
-      listener({ kind: 'contact' });
-    });
-    this.consumer.on(events.HEARTBEAT, () => listener({ kind: 'contact' }));
-    this.consumer.on(events.FETCH, () => listener({ kind: 'contact' }));
-    this.consumer.on(events.CRASH, (e) => listener({ kind: 'crash', error: e.payload.error, restart: e.payload.restart }));
-    this.consumer.on(events.STOP, () => listener({ kind: 'stop' }));
+    this.listeners.push(listener);
   }
 
   async run(onBatch: (batch: ConsumedBatch) => Promise<void>): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.o.topic], fromBeginning: this.o.fromBeginning });
-    await this.consumer.run({
+    this.onBatch = onBatch;
+    await this.start(onBatch);
+  }
+
+  private async start(onBatch: (batch: ConsumedBatch) => Promise<void>): Promise<void> {
+    const consumer = this.consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: this.o.fromBeginning });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
@@ -88,6 +162,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
     return this.consumer.disconnect();
   }
 }
@@ -130,7 +206,7 @@ export class KafkajsTransport implements Transport {
   }
 
   groupConsumer(o: GroupConsumerOptions): GroupConsumer {
-    return new KafkajsGroupConsumer(this.kafka, o);
+    return new KafkajsGroupConsumer(this.kafka, o, this.logger.child({ area: 'consumer' }));
   }
 
   publisher(): Publisher {
