@@ -176,8 +176,8 @@ function whiteningOf(g: GaussianParams): Whitening {
  * numbers as forward substitution, without its chain of dependent divisions. The inverses
  * are packed (half the memory of the square matrices), z is copied into a Float64Array (one
  * element type in the inner loop, whatever array the caller has) and each row sums in two
- * interleaved accumulators: 18 against 31–41 µs per embedding with square inverses and a
- * single accumulator (dim 128, 10 classes, the demo bundle, on the worker's main thread).
+ * interleaved accumulators: 19–23 against 28–36 µs per embedding with square inverses and a
+ * single accumulator (dim 128, 10 classes, the demo bundle, alternating runs).
  */
 export function mahalanobis(g: GaussianParams, z: ArrayLike<number>): MahalanobisDistances {
   const { dim, classes } = g;
