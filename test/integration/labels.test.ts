@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Kafka, Message } from 'kafkajs';
 import { sampleMix } from '../../src/cli/sample-mix.js';
 import { loadConfig } from '../../src/config/index.js';
-import { decodeFloat32Base64, parseLabelRecord, type ReviewRecord } from '../../src/contracts/index.js';
+import { decodeFloat32Base64, parseLabelRecord, type ReviewRecord, type ScoreRecord } from '../../src/contracts/index.js';
 import { SLICE_FASHION_MNIST_DIR, loadFashionMnist, loadMnist } from '../../src/datasets/index.js';
 import { loadCurrentBundle } from '../../src/index/index.js';
 import { startLocalKafka, type LocalKafka } from '../../src/local-kafka/index.js';
@@ -66,6 +66,8 @@ test('labels of reviewed samples become references of the next bundle, which the
   });
   await produce(kafka, t.input, first);
   await scores.waitForCount(400, 'scores of the first round');
+  // The review records were written with the scores, but the review topic's reader may be a fetch behind.
+  await review.waitForCount(scores.json<ScoreRecord>().filter((s) => s.flagged).length, 'the review records of the first round');
   const flagged = review.json<ReviewRecord>();
   const fashionFlagged = flagged.filter((r) => r.meta?.source === 'fashion-mnist/t10k');
   assert.ok(fashionFlagged.length >= 10, `${fashionFlagged.length} Fashion-MNIST samples flagged`);
