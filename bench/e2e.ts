@@ -9,6 +9,8 @@
 //      - hnsw:  raw hnswlib searchKnn of those embeddings on the bundle's shard files at its k and ef;
 //      - kafka: a kafkajs consumer that JSON.parses each input value, produces one record of the
 //               worker's score-record size per input (idempotent, acks=all) and commits per batch.
+//      onnx and hnsw are measured before the drain and again after the latency phase, and their
+//      means are used (a shared host's speed drifts over minutes; the two bracket the drain).
 //      bound_per_s = cores / (onnx + hnsw + kafka), cores = this machine's (2 here): what the
 //      parts could do if nothing else ran and every core were busy with them.
 //   2. Drain: --n messages of 784 features (4 decimals, ~3.4 KB, the demo's wire format) preloaded
@@ -19,7 +21,8 @@
 //      one load) for --latency-s, end to end from each input record's timestamp to its score
 //      record's timestamp (the worker's produce time). The generator builds each image's
 //      features text once (it shares the two cores with the worker and the broker), and the
-//      phase prints the cores the worker (per thread), the broker and this process used.
+//      phase prints the cores the worker (per thread, and their kernel part), the broker, this
+//      process and the whole machine used, and when the slowest 1% were sent.
 //
 // Prints the per-stage breakdown (the worker's qualm_stage_duration_seconds per message; the
 // stages overlap in a pipelined worker, so their sum can exceed the wall time per message).
@@ -65,7 +68,10 @@ function procCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_S;
 }
 
-/** CPU seconds per thread name of a process (node names its threads: node main, libuv pool, V8 workers, worker threads). */
+/**
+ * CPU seconds per thread name of a process (node names its threads: node main, libuv pool, V8
+ * workers, worker threads), and under `sys:` + name the part of them spent in the kernel.
+ */
 function threadCpuSeconds(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -75,6 +81,7 @@ function threadCpuSeconds(pid: number): Map<string, number> {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const key = tid === String(pid) ? 'main' : `${name}#${tid}`;
       out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_S);
+      out.set(`sys:${key}`, (out.get(`sys:${key}`) ?? 0) + Number(fields[12]) * TICK_S);
     } catch {
       // the thread ended
     }
@@ -109,6 +116,13 @@ function brokerPid(dataDir: string): number {
     }
   }
   throw new Error(`no broker process found for ${dataDir}`);
+}
+
+/** CPU seconds the whole machine has been busy (every core; /proc/stat, all but idle and iowait). */
+function machineBusySeconds(): number {
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (cpu[3] as number) - (cpu[4] as number)) * TICK_S;
 }
 
 const selfCpu = (): number => {
@@ -150,20 +164,9 @@ const k = manifest.reference_stats.k;
 const ef = Math.max(config.efSearch, k);
 log(`bundle ${version}: ${manifest.count} references, dim ${manifest.model.dim}, k ${k}, ef ${ef}; batch ${config.inferenceBatch}, intra-op threads ${config.intraOpThreads}; ${CORES} cores`);
 
-// --- part 1: ONNX ---------------------------------------------------------------------------------
-const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
-const rows = new Float32Array(PARTS_N * encoder.inputDim);
-for (let i = 0; i < PARTS_N; i++) rows.set(row(images, i % images.n), i * encoder.inputDim);
-await encoder.embedAll(rows.slice(0, config.inferenceBatch * encoder.inputDim), config.inferenceBatch, config.inferenceBatch); // warm-up
-let c0 = selfCpu();
-let t0 = performance.now();
-const embeddings = await encoder.embedAll(rows.slice(), PARTS_N, config.inferenceBatch);
-const onnxCpuUs = ((selfCpu() - c0) / PARTS_N) * 1e6;
-const onnxRate = PARTS_N / ((performance.now() - t0) / 1000);
-await encoder.close();
-log(`onnx:  ${round(onnxCpuUs, 1)} µs CPU per embedding (${round(onnxRate)} emb/s)`);
-
-// --- part 2: hnswlib --------------------------------------------------------------------------------
+// --- parts 1 and 2: ONNX and hnswlib, measured before the drain and again after it ------------------
+// The machine's speed drifts by several per cent over minutes on a shared host; the bound uses the
+// mean of the two measurements, which bracket the drain in time.
 const shards = manifest.hnsw.shards ?? 1;
 const indexes: hnswlib.HierarchicalNSW[] = [];
 for (let s = 0; s < shards; s++) {
@@ -173,17 +176,34 @@ for (let s = 0; s < shards; s++) {
   indexes.push(index);
 }
 const dim = manifest.model.dim;
-const query = (i: number): void => {
-  const q = Array.from(embeddings.subarray(i * dim, (i + 1) * dim));
-  for (const index of indexes) index.searchKnn(q, Math.min(k, index.getCurrentCount()));
-};
-for (let i = 0; i < 500; i++) query(i); // warm-up
-c0 = selfCpu();
-t0 = performance.now();
-for (let i = 0; i < PARTS_N; i++) query(i);
-const hnswCpuUs = ((selfCpu() - c0) / PARTS_N) * 1e6;
-const hnswRate = PARTS_N / ((performance.now() - t0) / 1000);
-log(`hnsw:  ${round(hnswCpuUs, 1)} µs CPU per query (${round(hnswRate)} q/s)`);
+
+/** ONNX: CPU per embedding over PARTS_N rows in runs of the worker's batch; then hnswlib: CPU per query of those embeddings. */
+async function modelParts(when: string): Promise<{ onnxCpuUs: number; hnswCpuUs: number }> {
+  const encoder = await OnnxEncoder.open(config.modelPath, { intraOpThreads: config.intraOpThreads });
+  const rows = new Float32Array(PARTS_N * encoder.inputDim);
+  for (let i = 0; i < PARTS_N; i++) rows.set(row(images, i % images.n), i * encoder.inputDim);
+  await encoder.embedAll(rows.slice(0, config.inferenceBatch * encoder.inputDim), config.inferenceBatch, config.inferenceBatch); // warm-up
+  let c0 = selfCpu();
+  let t0 = performance.now();
+  const embeddings = await encoder.embedAll(rows.slice(), PARTS_N, config.inferenceBatch);
+  const onnxCpuUs = ((selfCpu() - c0) / PARTS_N) * 1e6;
+  const onnxRate = PARTS_N / ((performance.now() - t0) / 1000);
+  await encoder.close();
+  log(`onnx (${when}):  ${round(onnxCpuUs, 1)} µs CPU per embedding (${round(onnxRate)} emb/s)`);
+  const query = (i: number): void => {
+    const q = Array.from(embeddings.subarray(i * dim, (i + 1) * dim));
+    for (const index of indexes) index.searchKnn(q, Math.min(k, index.getCurrentCount()));
+  };
+  for (let i = 0; i < 500; i++) query(i); // warm-up
+  c0 = selfCpu();
+  t0 = performance.now();
+  for (let i = 0; i < PARTS_N; i++) query(i);
+  const hnswCpuUs = ((selfCpu() - c0) / PARTS_N) * 1e6;
+  const hnswRate = PARTS_N / ((performance.now() - t0) / 1000);
+  log(`hnsw (${when}):  ${round(hnswCpuUs, 1)} µs CPU per query (${round(hnswRate)} q/s)`);
+  return { onnxCpuUs, hnswCpuUs };
+}
+const partsBefore = await modelParts('before the drain');
 
 // --- the broker and the preloaded topics -----------------------------------------------------------
 const kafka = await startLocalKafka({ log: () => undefined });
@@ -239,13 +259,15 @@ interface Sample {
   t: number;
   consumed: number;
   cpu: number;
+  machine: number;
+  broker: number;
   threads: Map<string, number>;
 }
 const samples: Sample[] = [];
 await waitFor(
   async () => {
     const text = await worker.metrics();
-    const s = { t: performance.now(), consumed: metricSum(text, 'qualm_messages_consumed_total'), cpu: procCpuSeconds(workerPid), threads: threadCpuSeconds(workerPid) };
+    const s = { t: performance.now(), consumed: metricSum(text, 'qualm_messages_consumed_total'), cpu: procCpuSeconds(workerPid), machine: machineBusySeconds(), broker: procCpuSeconds(broker), threads: threadCpuSeconds(workerPid) };
     samples.push(s);
     return s.consumed >= N;
   },
@@ -260,6 +282,10 @@ const rssBytes = procPeakRss(workerPid);
 log(`drain: cores per thread ${JSON.stringify(threadShares(from.threads, to.threads, (to.t - from.t) / 1000))}`);
 const drained = await worker.metrics();
 log(`drain: ${round(throughput)} msg/s at ${round(coresUsed, 2)} cores, peak RSS ${round(rssBytes / 2 ** 20)} MiB`);
+{
+  const s = (to.t - from.t) / 1000;
+  log(`drain: machine busy ${round((to.machine - from.machine) / s, 2)} of ${CORES} cores (the worker ${round(coresUsed, 2)}, the broker ${round((to.broker - from.broker) / s, 2)})`);
+}
 const stages = ['decode', 'embed', 'search', 'score', 'produce', 'commit', 'batch'];
 const perStage: Record<string, number> = {};
 for (const st of stages) perStage[st] = round((metricSum(drained, 'qualm_stage_duration_seconds_sum', `stage="${st}"`) / N) * 1e6, 1);
@@ -287,7 +313,8 @@ scoreBytes = Math.round(scoreBytes / seen);
 // --- part 4: latency at half the drained rate -----------------------------------------------------------
 const rate = args.rate === undefined ? throughput / 2 : Number(args.rate);
 const sentAt = new Map<string, number>();
-const latencies: number[] = [];
+/** Per score record of the phase: when its input was sent, and its latency (ms). */
+const timeline: [number, number][] = [];
 const reader = client.consumer({ groupId: `${topics.group}-latency`, maxWaitTimeInMs: 20 });
 await reader.connect();
 await reader.subscribe({ topics: [topics.scores], fromBeginning: false });
@@ -295,7 +322,7 @@ await reader.run({
   eachMessage: ({ message }) => {
     const id = message.key?.toString('utf8') ?? '';
     const at = sentAt.get(id);
-    if (at !== undefined) latencies.push(Number(message.timestamp) - at);
+    if (at !== undefined) timeline.push([at, Number(message.timestamp) - at]);
     return Promise.resolve();
   },
 });
@@ -303,7 +330,7 @@ await new Promise((r) => setTimeout(r, 3000)); // the reader joins before the fi
 const beforeLatency = await worker.metrics();
 log(`latency: producing ${round(rate)} msg/s for ${LATENCY_S} s`);
 const started = Date.now();
-const cpuAtStart = { self: selfCpu(), worker: procCpuSeconds(workerPid), broker: procCpuSeconds(broker), threads: threadCpuSeconds(workerPid) };
+const cpuAtStart = { self: selfCpu(), worker: procCpuSeconds(workerPid), broker: procCpuSeconds(broker), machine: machineBusySeconds(), threads: threadCpuSeconds(workerPid) };
 let sent = 0;
 while (Date.now() - started < LATENCY_S * 1000) {
   const due = Math.floor(((Date.now() - started) / 1000) * rate);
@@ -320,15 +347,23 @@ while (Date.now() - started < LATENCY_S * 1000) {
 // Where the cores went while producing: the half-load point leaves room only if the broker and this process leave some.
 {
   const s = (Date.now() - started) / 1000;
-  log(`latency: cores while producing: worker ${round((procCpuSeconds(workerPid) - cpuAtStart.worker) / s, 2)}, broker ${round((procCpuSeconds(broker) - cpuAtStart.broker) / s, 2)}, this load generator and reader ${round((selfCpu() - cpuAtStart.self) / s, 2)}`);
+  log(`latency: cores while producing: worker ${round((procCpuSeconds(workerPid) - cpuAtStart.worker) / s, 2)}, broker ${round((procCpuSeconds(broker) - cpuAtStart.broker) / s, 2)}, this load generator and reader ${round((selfCpu() - cpuAtStart.self) / s, 2)}; the machine ${round((machineBusySeconds() - cpuAtStart.machine) / s, 2)} of ${CORES}`);
   log(`latency: worker cores per thread ${JSON.stringify(threadShares(cpuAtStart.threads, threadCpuSeconds(workerPid), s))}`);
 }
-await waitFor(() => latencies.length >= sent, `${sent} score records (have ${latencies.length})`, 120_000);
+await waitFor(() => timeline.length >= sent, `${sent} score records (have ${timeline.length})`, 120_000);
 await reader.disconnect();
-latencies.sort((a, b) => a - b);
+const latencies = timeline.map(([, l]) => l).sort((a, b) => a - b);
 const p50 = quantile(latencies, 0.5);
 const p99 = quantile(latencies, 0.99);
 log(`latency: p50 ${p50} ms, p99 ${p99} ms, max ${latencies[latencies.length - 1]} ms over ${latencies.length} messages`);
+{
+  // When the slowest 1% were sent, in 5 s bins of the phase: a tail spread over the whole phase is
+  // queueing at this load; one bunched at the start is the worker settling into it.
+  const bins = new Map<number, number>();
+  for (const [at, l] of timeline) if (l >= p99) bins.set(Math.floor((at - started) / 5000), (bins.get(Math.floor((at - started) / 5000)) ?? 0) + 1);
+  const shown = [...bins].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b * 5}-${b * 5 + 5} s: ${n}`);
+  log(`latency: the slowest 1% by when they were sent: ${shown.join(', ')}`);
+}
 // Where a job's time goes at this load: the worker's own timers, per job (mean), between the phase's start and end.
 {
   const afterLatency = await worker.metrics();
@@ -382,6 +417,11 @@ await producer.disconnect();
 await kafka.stop();
 log(`kafka: ${round(kafkaSelfUs, 1)} µs CPU per message in kafkajs + JSON.parse, ${round(kafkaBrokerUs, 1)} µs in the broker (${round(passRate)} msg/s; outputs of ${scoreBytes} bytes)`);
 
+const partsAfter = await modelParts('after the drain');
+const onnxCpuUs = (partsBefore.onnxCpuUs + partsAfter.onnxCpuUs) / 2;
+const hnswCpuUs = (partsBefore.hnswCpuUs + partsAfter.hnswCpuUs) / 2;
+const drift = (partsAfter.onnxCpuUs + partsAfter.hnswCpuUs) / (partsBefore.onnxCpuUs + partsBefore.hnswCpuUs) - 1;
+log(`onnx + hnsw: ${round(onnxCpuUs, 1)} + ${round(hnswCpuUs, 1)} µs (mean of before and after; after/before ${drift >= 0 ? '+' : ''}${round(drift * 100, 1)}%)`);
 const perMessageUs = onnxCpuUs + hnswCpuUs + kafkaSelfUs + kafkaBrokerUs;
 const bound = (CORES / perMessageUs) * 1e6;
 log(`bound: ${CORES} cores / ${round(perMessageUs, 1)} µs = ${round(bound)} msg/s`);
