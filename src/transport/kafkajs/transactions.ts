@@ -1,4 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logging/index.js';
 import { PRODUCE_CHUNK_BYTES, requestsByBytes } from '../chunk.js';
@@ -27,6 +27,8 @@ export function transactionalId(prefix: string, groupId: string, topic: string, 
  */
 export class KafkajsPartitionTransactions implements PartitionTransactions {
   private readonly producers = new Map<string, Promise<Producer>>();
+  /** The admin client settle() reads committed offsets with: opened at the first settle, dropped when a read through it fails. */
+  private admin: Promise<Admin> | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -89,15 +91,33 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
       await this.drop(key);
       throw err;
     }
-    const admin = this.kafka.admin();
-    await admin.connect();
+    const admin = this.adminClient();
     try {
-      const [found] = await admin.fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
+      const [found] = await (await admin).fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
       const offset = found?.partitions.find((p) => p.partition === partition)?.offset;
       return offset === undefined || BigInt(offset) < 0n ? null : offset;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+    } catch (err) {
+      // A connection in an unknown state is not reused: the next settle opens a new one.
+      this.dropAdmin(admin);
+      throw err;
     }
+  }
+
+  /** One admin connection for every settle (a join settles each owned partition), opened when first needed. */
+  private adminClient(): Promise<Admin> {
+    if (this.admin === undefined) {
+      const admin = this.kafka.admin();
+      const p = admin.connect().then(() => admin);
+      p.catch(() => undefined);
+      this.admin = p;
+    }
+    return this.admin;
+  }
+
+  private dropAdmin(admin: Promise<Admin>): void {
+    if (this.admin !== admin) return;
+    this.admin = undefined;
+    admin.then((a) => a.disconnect()).catch(() => undefined);
   }
 
   /** Closes the producers of input partitions this member no longer owns (after a rebalance). */
@@ -120,8 +140,13 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     }
   }
 
-  /** Disconnects every producer (after the pipeline has drained). */
+  /** Disconnects every producer and the admin client (after the pipeline has drained). */
   async close(): Promise<void> {
-    await Promise.all([...this.producers.keys()].map((key) => this.drop(key)));
+    const admin = this.admin;
+    this.admin = undefined;
+    await Promise.all([
+      ...[...this.producers.keys()].map((key) => this.drop(key)),
+      admin?.then((a) => a.disconnect()).catch(() => undefined),
+    ]);
   }
 }
