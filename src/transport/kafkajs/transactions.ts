@@ -28,7 +28,7 @@ export function transactionalId(prefix: string, groupId: string, topic: string, 
 export class KafkajsPartitionTransactions implements PartitionTransactions {
   private readonly producers = new Map<string, Promise<Producer>>();
   /** The admin client settle() reads committed offsets with: opened at the first settle, dropped when a read through it fails. */
-  private admin: Promise<Admin> | undefined;
+  private admin: { readonly client: Admin; readonly connected: Promise<Admin> } | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -93,7 +93,7 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     }
     const admin = this.adminClient();
     try {
-      const [found] = await (await admin).fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
+      const [found] = await (await admin.connected).fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
       const offset = found?.partitions.find((p) => p.partition === partition)?.offset;
       return offset === undefined || BigInt(offset) < 0n ? null : offset;
     } catch (err) {
@@ -104,20 +104,20 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
   }
 
   /** One admin connection for every settle (a join settles each owned partition), opened when first needed. */
-  private adminClient(): Promise<Admin> {
+  private adminClient(): { readonly client: Admin; readonly connected: Promise<Admin> } {
     if (this.admin === undefined) {
-      const admin = this.kafka.admin();
-      const p = admin.connect().then(() => admin);
-      p.catch(() => undefined);
-      this.admin = p;
+      const client = this.kafka.admin();
+      const connected = client.connect().then(() => client);
+      connected.catch(() => undefined);
+      this.admin = { client, connected };
     }
     return this.admin;
   }
 
-  private dropAdmin(admin: Promise<Admin>): void {
+  private dropAdmin(admin: { readonly client: Admin }): void {
     if (this.admin !== admin) return;
     this.admin = undefined;
-    admin.then((a) => a.disconnect()).catch(() => undefined);
+    admin.client.disconnect().catch(() => undefined);
   }
 
   /** Closes the producers of input partitions this member no longer owns (after a rebalance). */
@@ -144,9 +144,6 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
   async close(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;
-    await Promise.all([
-      ...[...this.producers.keys()].map((key) => this.drop(key)),
-      admin?.then((a) => a.disconnect()).catch(() => undefined),
-    ]);
+    await Promise.all([...[...this.producers.keys()].map((key) => this.drop(key)), admin?.client.disconnect().catch(() => undefined)]);
   }
 }
