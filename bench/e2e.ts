@@ -360,7 +360,11 @@ log(`latency: p50 ${p50} ms, p99 ${p99} ms, max ${latencies[latencies.length - 1
   // When the slowest 1% were sent, in 5 s bins of the phase: at this load they come in bursts
   // (a backlog after a pause of some thread), and the bins show how many and where.
   const bins = new Map<number, number>();
-  for (const [at, l] of timeline) if (l >= p99) bins.set(Math.floor((at - started) / 5000), (bins.get(Math.floor((at - started) / 5000)) ?? 0) + 1);
+  for (const [at, l] of timeline) {
+    if (l < p99) continue;
+    const bin = Math.floor((at - started) / 5000);
+    bins.set(bin, (bins.get(bin) ?? 0) + 1);
+  }
   const shown = [...bins].sort((a, b) => a[0] - b[0]).map(([b, n]) => `${b * 5}-${b * 5 + 5} s: ${n}`);
   log(`latency: the slowest 1% by when they were sent: ${shown.join(', ')}`);
 }

@@ -25,10 +25,16 @@ export function transactionalId(prefix: string, groupId: string, topic: string, 
  * A failed transaction is aborted where possible and its producer dropped; the next job of
  * that partition starts a new one (a fresh epoch), so no half-known producer state is reused.
  */
+/** An admin client and its connection, which settle() awaits before reading through it. */
+interface AdminConnection {
+  readonly client: Admin;
+  readonly connected: Promise<Admin>;
+}
+
 export class KafkajsPartitionTransactions implements PartitionTransactions {
   private readonly producers = new Map<string, Promise<Producer>>();
   /** The admin client settle() reads committed offsets with: opened at the first settle, dropped when a read through it fails. */
-  private admin: { readonly client: Admin; readonly connected: Promise<Admin> } | undefined;
+  private admin: AdminConnection | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -104,7 +110,7 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
   }
 
   /** One admin connection for every settle (a join settles each owned partition), opened when first needed. */
-  private adminClient(): { readonly client: Admin; readonly connected: Promise<Admin> } {
+  private adminClient(): AdminConnection {
     if (this.admin === undefined) {
       const client = this.kafka.admin();
       const connected = client.connect().then(() => client);
@@ -114,7 +120,7 @@ export class KafkajsPartitionTransactions implements PartitionTransactions {
     return this.admin;
   }
 
-  private dropAdmin(admin: { readonly client: Admin }): void {
+  private dropAdmin(admin: AdminConnection): void {
     if (this.admin !== admin) return;
     this.admin = undefined;
     admin.client.disconnect().catch(() => undefined);
